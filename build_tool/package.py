@@ -1,0 +1,121 @@
+"""Pack a collected STATIC_ROOT into the deterministic artifact zip that docs/artifact.md describes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from staticsync.contract import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    RELEASE_NAME,
+    STORED_EXTENSIONS,
+    ReleaseRecord,
+    unsafe_path_reason,
+)
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o100644 << 16
+
+
+class PackageError(Exception):
+    """The collected files cannot be packed under the contract (e.g. an unsafe file name)."""
+
+
+@dataclass(frozen=True)
+class Packed:
+    """The artifact on disk and what the upload must record about it."""
+
+    path: Path
+    record: ReleaseRecord
+    size: int
+    sha256: str
+    release_sha256: str
+    tail_bytes: int
+    total_bytes: int
+
+
+def collected_files(static_root: Path) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, file) for every collected file but the manifest, sorted."""
+    found = []
+    for folder, dirs, files in os.walk(static_root):
+        dirs.sort()
+        for name in files:
+            full = Path(folder, name)
+            relative = full.relative_to(static_root).as_posix()
+            if relative == MANIFEST_NAME:
+                continue
+            reason = unsafe_path_reason(relative) or ("symlink" if full.is_symlink() else None)
+            if reason:
+                raise PackageError(f"cannot ship {relative!r}: {reason}")
+            found.append((relative, full))
+    return iter(sorted(found))
+
+
+def pack(
+    static_root: Path,
+    out: Path,
+    *,
+    release: str,
+    created_at: str,
+    source_commit: str | None,
+    tool: str,
+    storage: str,
+) -> Packed:
+    manifest_path = static_root / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise PackageError(f"{MANIFEST_NAME} was not written: is {storage} a manifest storage?")
+    manifest = manifest_path.read_bytes()
+    digests: dict[str, str] = {}
+    total = 0
+    with out.open("wb") as raw, zipfile.ZipFile(raw, "w") as archive:
+        for relative, full in collected_files(static_root):
+            data = full.read_bytes()
+            digests[relative] = hashlib.sha256(data).hexdigest()
+            total += len(data)
+            _write(archive, FILES_DIR + relative, data)
+        tail_start = raw.tell()
+        record = ReleaseRecord(
+            release=release,
+            created_at=created_at,
+            files=digests,
+            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            source_commit=source_commit,
+            tool=tool,
+            storage=storage,
+        )
+        release_bytes = record.to_json(total)
+        _write(archive, MANIFEST_NAME, manifest)
+        _write(archive, RELEASE_NAME, release_bytes)
+    size = out.stat().st_size
+    return Packed(
+        path=out,
+        record=record,
+        size=size,
+        sha256=_sha256_file(out),
+        release_sha256=hashlib.sha256(release_bytes).hexdigest(),
+        tail_bytes=size - tail_start,
+        total_bytes=total,
+    )
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.external_attr = FILE_MODE
+    info.create_system = 3
+    stored = posixpath.splitext(name)[1].lower() in STORED_EXTENSIONS
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    archive.writestr(info, data, compresslevel=None if stored else 6)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

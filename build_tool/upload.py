@@ -1,0 +1,94 @@
+"""Stage the artifact: one PUT (multipart when large) to the artifacts bucket, checksummed."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from staticsync.contract import META_RELEASE_SHA256, META_ROLLBACK, META_SHA256, META_TAIL_BYTES
+
+from .package import Packed
+
+
+class UploadError(Exception):
+    """The artifact could not be staged: credentials, bucket or network; the message says which."""
+
+
+def make_client(profile: str | None = None) -> Any:
+    return boto3.Session(profile_name=profile).client("s3")
+
+
+def check_bucket(client: Any, bucket: str) -> None:
+    """Fail before the (slow) collect when the bucket or the credentials are wrong."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except NoCredentialsError:
+        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchBucket"):
+            raise UploadError(f"bucket {bucket!r} does not exist") from None
+        if code in ("403", "AccessDenied"):
+            raise UploadError(f"access to bucket {bucket!r} denied: check the credentials") from None
+        raise UploadError(f"bucket {bucket!r}: {error}") from None
+    except BotoCoreError as error:
+        raise UploadError(f"cannot reach S3: {error}") from None
+
+
+def stage(
+    client: Any,
+    packed: Packed,
+    bucket: str,
+    key: str,
+    *,
+    rollback: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    metadata = {
+        META_SHA256: packed.sha256,
+        META_RELEASE_SHA256: packed.release_sha256,
+        META_TAIL_BYTES: str(packed.tail_bytes),
+    }
+    if rollback:
+        metadata[META_ROLLBACK] = "true"
+    extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
+    try:
+        client.upload_file(
+            str(packed.path),
+            bucket,
+            key,
+            ExtraArgs=extra,
+            Callback=progress,
+            Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),
+        )
+    except NoCredentialsError:
+        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
+    except (ClientError, BotoCoreError) as error:
+        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+
+
+class ProgressBar:
+    """A one-line bar on a terminal's stderr; silent elsewhere."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.stream, self.done = max(total, 1), stream, 0
+        self.enabled = stream.isatty()
+        self._lock = threading.Lock()
+
+    def __call__(self, sent: int) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self.done += sent
+            share = min(self.done / self.total, 1.0)
+            bar = "#" * int(share * 30)
+            self.stream.write(f"\ruploading [{bar:<30}] {share:4.0%} of {self.total / 1e6:.1f} MB")
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()

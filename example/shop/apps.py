@@ -1,0 +1,9 @@
+"""App configuration for the shop."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ShopConfig(AppConfig):
+    name = "shop"

@@ -1,0 +1,1 @@
+"""Sync a packaged Django static release from an artifact zip to a live S3 bucket."""

@@ -1,0 +1,89 @@
+"""The Lambda's configuration, read once from the environment and validated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+DEFAULT_CACHE_HASHED = "public, max-age=31536000, immutable"
+DEFAULT_CACHE_UNHASHED = "public, max-age=300"
+DEFAULT_CACHE_MANIFEST = "no-cache"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the handler needs to know besides the event.
+
+    Environment variables, with defaults:
+    LIVE_BUCKET (required), LIVE_PREFIX (""), STAGING_PREFIX ("staging/"),
+    HISTORY_PREFIX (".releases/", under LIVE_PREFIX), UPLOAD_CONCURRENCY (32),
+    CACHE_CONTROL_HASHED, CACHE_CONTROL_UNHASHED, CACHE_CONTROL_MANIFEST,
+    MAX_MEMBERS (200000), MAX_TOTAL_BYTES (8 GiB), MAX_MEMBER_BYTES (5 GiB, S3's single PUT limit),
+    MAX_COMPRESSION_RATIO (1000).
+    """
+
+    live_bucket: str
+    live_prefix: str = ""
+    staging_prefix: str = "staging/"
+    history_prefix: str = ".releases/"
+    upload_concurrency: int = 32
+    cache_hashed: str = DEFAULT_CACHE_HASHED
+    cache_unhashed: str = DEFAULT_CACHE_UNHASHED
+    cache_manifest: str = DEFAULT_CACHE_MANIFEST
+    max_members: int = 200_000
+    max_total_bytes: int = 8 * 1024**3
+    max_member_bytes: int = 5 * 1024**3
+    max_compression_ratio: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        live_bucket = env.get("LIVE_BUCKET", "").strip()
+        if not live_bucket:
+            raise ConfigError("LIVE_BUCKET is not set: name the bucket the site's static files live in")
+        return cls(
+            live_bucket=live_bucket,
+            live_prefix=_prefix(env, "LIVE_PREFIX", ""),
+            staging_prefix=_prefix(env, "STAGING_PREFIX", "staging/"),
+            history_prefix=_prefix(env, "HISTORY_PREFIX", ".releases/", required=True),
+            upload_concurrency=_int(env, "UPLOAD_CONCURRENCY", 32, low=1, high=256),
+            cache_hashed=env.get("CACHE_CONTROL_HASHED", DEFAULT_CACHE_HASHED),
+            cache_unhashed=env.get("CACHE_CONTROL_UNHASHED", DEFAULT_CACHE_UNHASHED),
+            cache_manifest=env.get("CACHE_CONTROL_MANIFEST", DEFAULT_CACHE_MANIFEST),
+            max_members=_int(env, "MAX_MEMBERS", 200_000, low=1),
+            max_total_bytes=_int(env, "MAX_TOTAL_BYTES", 8 * 1024**3, low=1),
+            max_member_bytes=_int(env, "MAX_MEMBER_BYTES", 5 * 1024**3, low=1, high=5 * 1024**3),
+            max_compression_ratio=_int(env, "MAX_COMPRESSION_RATIO", 1000, low=1),
+        )
+
+    def live_key(self, path: str) -> str:
+        return f"{self.live_prefix}{path}"
+
+    def history_key(self, release: str, name: str) -> str:
+        return f"{self.live_prefix}{self.history_prefix}{release}/{name}"
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str, *, required: bool = False) -> str:
+    value = env.get(name, default)
+    if value.startswith("/") or (value and not value.endswith("/")):
+        raise ConfigError(f"{name}={value!r}: a key prefix must not start with '/' and must end with '/'")
+    if required and not value:
+        raise ConfigError(f"{name} must not be empty")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{name}={value} must be {bounds}")
+    return value

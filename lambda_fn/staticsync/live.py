@@ -1,0 +1,113 @@
+"""Read what the live bucket serves, and write to it: history records and the conditional cutover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .config import Settings
+from .contract import (
+    MANIFEST_NAME,
+    META_RELEASE,
+    RELEASE_NAME,
+    ReleaseRecord,
+    parse_manifest,
+    parse_release,
+)
+from .errors import ArtifactRejected, LiveChanged, LiveStateError
+from .plan import LiveState
+
+MISSING = {"NoSuchKey", "404", "NotFound"}
+# 412 on AWS and SeaweedFS; 409 when two conditional writes race on AWS; SeaweedFS answers a
+# missing key under IfMatch with 412 where AWS says 404.
+CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", *MISSING}
+
+
+def read_live(client: Any, settings: Settings) -> LiveState:
+    """The live manifest with its ETag, and the live release's record when there is one."""
+    found = _get(client, settings.live_bucket, settings.live_key(MANIFEST_NAME))
+    if found is None:
+        return LiveState()
+    body, etag, metadata = found
+    try:
+        manifest = parse_manifest(body)
+    except ArtifactRejected as error:
+        raise LiveStateError(
+            f"the live s3://{settings.live_bucket}/{settings.live_key(MANIFEST_NAME)} is unreadable "
+            f"({error}); fix or remove it before deploying"
+        ) from None
+    release = metadata.get(META_RELEASE)
+    record = _read_record(client, settings, release) if release else None
+    return LiveState(body, etag, release, record, manifest)
+
+
+def write_history(client: Any, settings: Settings, release: str, files: dict[str, bytes]) -> None:
+    """Keep the release's record and manifest; a release id is never reused for other bytes."""
+    for name, body in files.items():
+        key = settings.history_key(release, name)
+        try:
+            client.put_object(
+                Bucket=settings.live_bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            if _code(error) not in CONDITION_FAILED:
+                raise
+            existing = _get(client, settings.live_bucket, key)
+            if existing is None or existing[0] != body:
+                raise ArtifactRejected(
+                    "release_id_reused",
+                    f"release {release} was already deployed with different contents",
+                    name,
+                ) from None
+
+
+def cut_over(
+    client: Any, settings: Settings, manifest: bytes, release: str, etag: str | None, headers: dict
+) -> None:
+    """Write staticfiles.json only if the live one is still the one we planned against."""
+    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    try:
+        client.put_object(
+            Bucket=settings.live_bucket,
+            Key=settings.live_key(MANIFEST_NAME),
+            Body=manifest,
+            Metadata={META_RELEASE: release},
+            **headers,
+            **condition,
+        )
+    except ClientError as error:
+        if _code(error) in CONDITION_FAILED:
+            raise LiveChanged(
+                f"another deploy changed the live staticfiles.json while release {release} was "
+                "uploading; not overwriting it (a retry re-plans against the new live release)"
+            ) from None
+        raise
+
+
+def _read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord | None:
+    found = _get(client, settings.live_bucket, settings.history_key(release, RELEASE_NAME))
+    if found is None:
+        return None
+    try:
+        return parse_release(found[0])
+    except ArtifactRejected as error:
+        raise LiveStateError(f"the live release {release}'s record is unreadable: {error}") from None
+
+
+def _get(client: Any, bucket: str, key: str) -> tuple[bytes, str, dict[str, str]] | None:
+    try:
+        response = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _code(error) in MISSING:
+            return None
+        raise
+    return response["Body"].read(), response["ETag"], response.get("Metadata", {})
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

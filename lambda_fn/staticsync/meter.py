@@ -1,0 +1,37 @@
+"""Count the S3 requests a client sends, by operation: requests are what a deploy pays and waits for."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+
+class RequestMeter:
+    """Counts every HTTP request (retries included) a boto3 client sends."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-send.s3", self._count)
+        return client
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def by_operation(self) -> dict[str, int]:
+        with self._lock:
+            return dict(sorted(self._counts.items()))
+
+    def _count(self, request: Any, **_: Any) -> None:
+        operation = request.context.get("operation_name", "unknown") if request.context else "unknown"
+        with self._lock:
+            self._counts[operation] += 1

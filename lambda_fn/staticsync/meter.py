@@ -15,7 +15,8 @@ class RequestMeter:
         self._lock = threading.Lock()
 
     def attach(self, client: Any) -> Any:
-        client.meta.events.register("before-send.s3", self._count)
+        # Emitted once per HTTP attempt, so retries count too.
+        client.meta.events.register("request-created.s3", self._count)
         return client
 
     def reset(self) -> None:
@@ -31,7 +32,7 @@ class RequestMeter:
         with self._lock:
             return dict(sorted(self._counts.items()))
 
-    def _count(self, request: Any, **_: Any) -> None:
-        operation = request.context.get("operation_name", "unknown") if request.context else "unknown"
+    def _count(self, operation_name: str = "unknown", **_: Any) -> None:
+        operation = operation_name
         with self._lock:
             self._counts[operation] += 1

@@ -18,7 +18,7 @@ class SyncReport:
     outcome: str = "failed"
     reason: str | None = None
     member: str | None = None
-    message: str | None = None
+    detail: str | None = None
     files_total: int = 0
     files_uploaded: int = 0
     files_unchanged: int = 0

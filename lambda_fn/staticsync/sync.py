@@ -46,11 +46,11 @@ def deploy(
         _deploy(client, settings, bucket, key, report, remaining_seconds)
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
-        report.message = str(error)
+        report.detail = str(error)
         client.put_object_tagging(Bucket=bucket, Key=key, Tagging=REJECTED_TAG)
     except Exception as error:
         report.outcome, report.reason = "failed", type(error).__name__
-        report.message = str(error)
+        report.detail = str(error)
         raise
     finally:
         report.seconds = round(time.monotonic() - started, 3)

@@ -1,0 +1,63 @@
+"""Build small artifacts for tests through the build tool's own packer, and stage them on S3."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from build_tool.package import Packed, pack
+from build_tool.upload import stage
+from staticsync.contract import MANIFEST_NAME
+
+
+def django_hash(data: bytes) -> str:
+    """The 12 hex digits ManifestStaticFilesStorage puts in a hashed name."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()[:12]
+
+
+def hashed(name: str, data: bytes) -> str:
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}.{django_hash(data)}.{extension}" if dot else f"{name}.{django_hash(data)}"
+
+
+def collected_tree(files: dict[str, bytes]) -> dict[str, bytes]:
+    """What ManifestStaticFilesStorage leaves in STATIC_ROOT for `files` (no url() rewriting)."""
+    tree = dict(files)
+    paths = {name: hashed(name, data) for name, data in files.items()}
+    tree.update({paths[name]: data for name, data in files.items()})
+    manifest = {"paths": paths, "version": "1.1", "hash": "0" * 12}
+    tree[MANIFEST_NAME] = json.dumps(manifest).encode()
+    return tree
+
+
+def build(
+    tree: dict[str, bytes],
+    out: Path,
+    release: str = "r1",
+    created_at: str = "2026-01-01T00:00:00Z",
+) -> Packed:
+    """Pack `tree` (paths relative to STATIC_ROOT, manifest included) into the zip at `out`."""
+    with tempfile.TemporaryDirectory() as root:
+        for path, data in tree.items():
+            target = Path(root, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return pack(
+            Path(root),
+            out,
+            release=release,
+            created_at=created_at,
+            source_commit=None,
+            tool="tests",
+            storage="django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+        )
+
+
+def stage_artifact(client: Any, packed: Packed, bucket: str = "artifacts", prefix: str = "staging/") -> str:
+    """Upload as `build_tool package` does; return the key."""
+    key = f"{prefix}{packed.record.release}.zip"
+    stage(client, packed, bucket, key)
+    return key

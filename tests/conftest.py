@@ -1,0 +1,76 @@
+"""Shared fixtures: sample events, a fake Lambda context, artifacts built by the real packer."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_tool.package import Packed
+from tests.artifacts import build, collected_tree
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """One of the sample events in the top-level events/ folder (also used by `sam local invoke`)."""
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class FakeContext:
+    """The parts of LambdaContext that Powertools and the handler read."""
+
+    function_name: str = "static-deploy"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:static-deploy"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    seconds_left: float = 900.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds_left * 1000)
+
+
+@pytest.fixture
+def lambda_context() -> FakeContext:
+    return FakeContext()
+
+
+@pytest.fixture
+def make_artifact(tmp_path: Path) -> Callable[..., Packed]:
+    """make_artifact({"css/a.css": b"..."}, release="r2") -> a packed zip of that collected tree."""
+    counter = iter(range(1_000_000))
+
+    def make(files: dict[str, bytes], **kwargs: Any) -> Packed:
+        return build(collected_tree(files), tmp_path / f"artifact-{next(counter)}.zip", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def moto_s3() -> Iterator[Any]:
+    """An in-process S3 (moto) with buckets artifacts and live."""
+    from moto import mock_aws
+
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    try:
+        with mock_aws():
+            import boto3
+
+            client = boto3.client("s3", region_name="us-east-1")
+            for bucket in ("artifacts", "live"):
+                client.create_bucket(Bucket=bucket)
+            yield client
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)

@@ -1,0 +1,304 @@
+"""The whole pipeline on the example project against SeaweedFS: package, stage, event, handler."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from build_tool.package import Packed
+from build_tool.upload import stage
+from devtools.seaweed import S3Server
+from staticsync.contract import FILES_DIR
+from staticsync.errors import LiveChanged
+from staticsync.meter import RequestMeter
+from staticsync.report import SyncReport
+from staticsync.sync import deploy
+from tests.conftest import FakeContext
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENT_TIMEOUT = 10.0
+
+
+def package(project: Path, out: Path, release: str, epoch: int) -> dict[str, Any]:
+    """Run `build_tool package --output` on a copy of the example project, in a fresh interpreter."""
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    args = ["--settings", "exampleproject.settings", "--project-dir", str(project)]
+    subprocess.run(
+        [sys.executable, "-m", "build_tool", "package", *args, "--output", str(out), "--release", release],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=180,
+    )
+    return {"path": out}
+
+
+class Built:
+    """The example project's artifact (r1) and one with a single CSS file edited (r2)."""
+
+    def __init__(self, work: Path) -> None:
+        project = work / "example"
+        shutil.copytree(
+            ROOT / "example", project, ignore=shutil.ignore_patterns("staticfiles", "__pycache__")
+        )
+        self.r1 = work / "r1.zip"
+        package(project, self.r1, "r1", 1767225600)
+        base = project / "shop" / "static" / "shop" / "css" / "base.css"
+        base.write_text(base.read_text() + "\n.edited { color: rebeccapurple; }\n")
+        self.r2 = work / "r2.zip"
+        package(project, self.r2, "r2", 1767312000)
+        base.write_text(base.read_text().replace("\n.edited { color: rebeccapurple; }\n", ""))
+        self.r1_again = work / "r1-again.zip"  # a later commit with the same static files as r1
+        package(project, self.r1_again, "r1-again", 1767398400)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return Built(tmp_path_factory.mktemp("built"))
+
+
+def packed(path: Path) -> Packed:
+    """Re-read a built zip into the Packed record `stage` needs (what the CLI had in memory)."""
+    import hashlib
+
+    from staticsync.contract import RELEASE_NAME, parse_release
+
+    data = path.read_bytes()
+    archive = zipfile.ZipFile(path)
+    release_bytes = archive.read(RELEASE_NAME)
+    return Packed(
+        path=path,
+        record=parse_release(release_bytes),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        release_sha256=hashlib.sha256(release_bytes).hexdigest(),
+        tail_bytes=len(data) - archive.getinfo("staticfiles.json").header_offset,
+        total_bytes=sum(i.file_size for i in archive.infolist() if i.filename.startswith(FILES_DIR)),
+    )
+
+
+@pytest.fixture
+def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
+    """The handler, imported fresh against the server; its S3 calls are recorded in `app.calls`."""
+    with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
+        sys.modules.pop("app", None)
+        module = importlib.import_module("app")
+        module.metrics.clear_metrics()
+        calls: list[tuple[str, str]] = []
+        module.calls = calls  # type: ignore[attr-defined]
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            calls.append((model.name, params.get("Key", "")))
+
+        module.s3.meta.events.register("provide-client-params.s3", record)
+        yield module
+    sys.modules.pop("app", None)
+
+
+def upload_and_handle(app: ModuleType, s3: Any, s3_server: S3Server, artifact: Path) -> dict[str, Any]:
+    """Stage like the build tool, then run the handler on the event SeaweedFS sent for it."""
+    item = packed(artifact)
+    stage(s3, item, "artifacts", f"staging/{item.record.release}.zip")
+    event = s3_server.events.wait_event(EVENT_TIMEOUT)
+    app.calls.clear()
+    [report] = app.lambda_handler(event, FakeContext())["deploys"]
+    return report
+
+
+def live_bytes(s3: Any, key: str) -> bytes | None:
+    try:
+        return s3.get_object(Bucket="live", Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def test_a_first_deploy_uploads_everything_and_writes_the_manifest_last(
+    app: ModuleType, s3: Any, s3_server: S3Server, built: Built
+) -> None:
+    report = upload_and_handle(app, s3, s3_server, built.r1)
+    assert report["outcome"] == "deployed"
+    assert report["files_uploaded"] == report["files_total"] > 800
+    puts = [key for operation, key in app.calls if operation == "PutObject"]
+    assert puts[-1] == "staticfiles.json"
+    assert puts[:-1].count("staticfiles.json") == 0
+    assert {".releases/r1/release.json", ".releases/r1/staticfiles.json"} <= set(puts)
+    archive = zipfile.ZipFile(built.r1)
+    for name in archive.namelist():
+        if name.startswith(FILES_DIR):
+            assert live_bytes(s3, name[len(FILES_DIR) :]) == archive.read(name), name
+    assert live_bytes(s3, "staticfiles.json") == archive.read("staticfiles.json")
+
+
+@pytest.mark.parametrize("again", ["r1", "r1_again"])
+def test_a_redeploy_with_nothing_changed_uploads_nothing_in_at_most_five_requests(
+    app: ModuleType, s3: Any, s3_server: S3Server, built: Built, again: str
+) -> None:
+    upload_and_handle(app, s3, s3_server, built.r1)
+    before = s3.head_object(Bucket="live", Key="staticfiles.json")["ETag"]
+    report = upload_and_handle(app, s3, s3_server, getattr(built, again))
+    assert report["outcome"] == "unchanged"
+    assert report["files_uploaded"] == 0
+    assert report["s3_requests"] <= 5
+    assert [op for op, _ in app.calls if op != "GetObject"] == []
+    assert s3.head_object(Bucket="live", Key="staticfiles.json")["ETag"] == before
+
+
+def test_changing_one_file_uploads_exactly_the_files_whose_bytes_changed(
+    app: ModuleType, s3: Any, s3_server: S3Server, built: Built
+) -> None:
+    upload_and_handle(app, s3, s3_server, built.r1)
+    archive = zipfile.ZipFile(built.r2)
+    changed = {
+        name[len(FILES_DIR) :]
+        for name in archive.namelist()
+        if name.startswith(FILES_DIR) and live_bytes(s3, name[len(FILES_DIR) :]) != archive.read(name)
+    }
+    report = upload_and_handle(app, s3, s3_server, built.r2)
+    uploaded = {key for op, key in app.calls if op == "PutObject"} - {
+        "staticfiles.json",
+        ".releases/r2/release.json",
+        ".releases/r2/staticfiles.json",
+    }
+    assert uploaded == changed
+    assert any(path.startswith("shop/css/base.") for path in changed)
+    assert report["files_uploaded"] == len(changed) < 20
+    assert live_bytes(s3, "staticfiles.json") == archive.read("staticfiles.json")
+
+
+@pytest.mark.parametrize(
+    ("key", "content_type", "cache_control", "encoding"),
+    [
+        ("shop/css/site.css", "text/css; charset=utf-8", "public, max-age=300", None),
+        ("shop/js/module.mjs", "text/javascript; charset=utf-8", "public, max-age=300", None),
+        ("robots.txt", "text/plain; charset=utf-8", "public, max-age=300", None),
+        ("staticfiles.json", "application/json; charset=utf-8", "no-cache", None),
+    ],
+)
+def test_live_objects_carry_the_right_headers(
+    app: ModuleType,
+    s3: Any,
+    s3_server: S3Server,
+    built: Built,
+    key: str,
+    content_type: str,
+    cache_control: str,
+    encoding: str | None,
+) -> None:
+    upload_and_handle(app, s3, s3_server, built.r1)
+    head = s3.head_object(Bucket="live", Key=key)
+    assert (head["ContentType"], head["CacheControl"]) == (content_type, cache_control)
+    assert head.get("ContentEncoding") == encoding
+
+
+def test_hashed_files_and_their_siblings_are_immutable_and_encoded(
+    app: ModuleType, s3: Any, s3_server: S3Server, built: Built
+) -> None:
+    upload_and_handle(app, s3, s3_server, built.r1)
+    import json
+
+    hashed_css = json.loads(live_bytes(s3, "staticfiles.json") or b"{}")["paths"]["shop/css/site.css"]
+    for key, encoding in [(hashed_css, None), (hashed_css + ".gz", "gzip"), (hashed_css + ".br", "br")]:
+        head = s3.head_object(Bucket="live", Key=key)
+        assert head["ContentType"] == "text/css; charset=utf-8"
+        assert head["CacheControl"] == "public, max-age=31536000, immutable"
+        assert head.get("ContentEncoding") == encoding
+
+
+def test_a_cutover_racing_another_deploy_is_refused_by_the_conditional_write(
+    s3_server: S3Server, s3: Any, empty_buckets: None, built: Built
+) -> None:
+    from staticsync.config import Settings
+
+    settings = Settings(live_bucket="live")
+    for path in (built.r1, built.r2):
+        item = packed(path)
+        stage(s3, item, "artifacts", f"staging/{item.record.release}.zip")
+    loser, winner = s3_server.client(), s3_server.client()
+    raced = False
+
+    def deploy_the_other_first(params: dict[str, Any], **_: Any) -> None:
+        nonlocal raced
+        if params.get("Key") == "staticfiles.json" and not raced:
+            raced = True
+            deploy(winner, settings, "artifacts", "staging/r2.zip", SyncReport("r2"), RequestMeter())
+
+    loser.meta.events.register("provide-client-params.s3.PutObject", deploy_the_other_first)
+    report = SyncReport("r1")
+    with pytest.raises(LiveChanged, match="not overwriting"):
+        deploy(loser, settings, "artifacts", "staging/r1.zip", report, RequestMeter())
+    assert report.outcome == "failed"
+    live = s3.head_object(Bucket="live", Key="staticfiles.json")
+    assert live["Metadata"]["release"] == "r2"
+    assert live_bytes(s3, "staticfiles.json") == zipfile.ZipFile(built.r2).read("staticfiles.json")
+
+
+def test_build_tool_stages_on_s3_and_the_upload_event_drives_the_handler(
+    app: ModuleType, s3_env: dict[str, str], s3_server: S3Server, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build_tool",
+            "package",
+            "--settings",
+            "exampleproject.settings",
+            "--project-dir",
+            str(ROOT / "example"),
+            "--bucket",
+            "artifacts",
+            "--release",
+            "cli1",
+            "--json",
+        ],
+        env={**s3_env, "SOURCE_DATE_EPOCH": "1767225600"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"uri": "s3://artifacts/staging/cli1.zip"' in done.stdout
+    head = s3_server.client().head_object(Bucket="artifacts", Key="staging/cli1.zip", ChecksumMode="ENABLED")
+    assert head["Metadata"]["release-sha256"] and head.get("ChecksumSHA256")
+    event = s3_server.events.wait_event(EVENT_TIMEOUT)
+    [report] = app.lambda_handler(event, FakeContext())["deploys"]
+    assert (report["release"], report["outcome"]) == ("cli1", "deployed")
+
+
+def test_missing_bucket_is_a_clear_error(s3_env: dict[str, str], tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "build_tool",
+            "package",
+            "--settings",
+            "exampleproject.settings",
+            "--project-dir",
+            str(ROOT / "example"),
+            "--bucket",
+            "no-such-bucket",
+        ],
+        env=s3_env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 6
+    assert "bucket 'no-such-bucket' does not exist" in done.stderr

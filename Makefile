@@ -1,0 +1,37 @@
+# Two commands do everything: `make demo` and `make test`. Both set up what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint unit integration sam bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m devtools.demo
+
+test: lint sam
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -m "not integration"
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -m integration
+
+# sam validate --lint and sam build, with the SAM CLI in its own venv (.venv-sam).
+sam: $(VENV)/.installed
+	bash devtools/sam_check.sh
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,119 @@
+"""`make demo`: the whole pipeline on the example project, against a local S3 it starts and stops.
+
+1. starts SeaweedFS on loopback with buckets `artifacts` and `live`, its upload webhook standing in
+   for S3's ObjectCreated notification;
+2. runs `build_tool package --bucket artifacts` on a copy of the example project;
+3. runs the Lambda handler on the event SeaweedFS sent for that upload, and prints the sync report;
+4. edits one CSS file, packages and deploys again, and shows that only what changed was uploaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+from devtools.seaweed import S3Server, WebhookConfig, running_seaweed
+
+ROOT = Path(__file__).resolve().parent.parent
+EDITED = Path("shop/static/shop/css/base.css")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="static-deploy-demo-") as tmp:
+        work = Path(tmp)
+        project = work / "example"
+        shutil.copytree(
+            ROOT / "example", project, ignore=shutil.ignore_patterns("staticfiles", "__pycache__")
+        )
+        say("starting SeaweedFS on loopback (buckets: artifacts, live)")
+        webhook = WebhookConfig(bucket="artifacts", prefix="staging/")
+        with running_seaweed(work / "seaweed", ["artifacts", "live"], webhook=webhook) as server:
+            say(f"S3 endpoint {server.endpoint_url}")
+            with mock.patch.dict(os.environ, {**server.env(), "LIVE_BUCKET": "live"}, clear=True):
+                app = load_handler()
+                first = release(server, app, project, "demo-1")
+                (project / EDITED).write_text((project / EDITED).read_text() + "\n.demo { color: teal; }\n")
+                say(f"edited {EDITED}")
+                second = release(server, app, project, "demo-2")
+            show_live(server, second)
+        say("stopped SeaweedFS")
+    if first["files_uploaded"] != first["files_total"] or second["files_uploaded"] >= first["files_total"]:
+        say("unexpected: the second deploy did not upload only what changed")
+        return 1
+    say(
+        f"done: first deploy uploaded {first['files_uploaded']} files; after editing one file the "
+        f"second uploaded {second['files_uploaded']} ({second['s3_requests']} S3 requests)"
+    )
+    return 0
+
+
+def load_handler() -> ModuleType:
+    """The Lambda's handler module, imported as the runtime would, after the environment is set."""
+    sys.path.insert(0, str(ROOT / "lambda_fn"))
+    os.environ["POWERTOOLS_SERVICE_NAME"] = "static-deploy-demo"
+    os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "StaticDeployDemo"
+    return importlib.import_module("app")
+
+
+def release(server: S3Server, app: ModuleType, project: Path, name: str) -> dict[str, Any]:
+    say(f"build_tool package --bucket artifacts --release {name}")
+    command = [sys.executable, "-m", "build_tool", "package", "--settings", "exampleproject.settings"]
+    command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", name]
+    subprocess.run(command, check=True, cwd=ROOT, env=dict(os.environ))
+    event = server.events.wait_event(timeout=15)
+    record = event["Records"][0]["s3"]
+    where = f"s3://{record['bucket']['name']}/{record['object']['key']}"
+    say(f"S3 event: ObjectCreated {where}; running the handler")
+    uploaded: list[str] = []
+    app.s3.meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: uploaded.append(params["Key"])
+    )
+    from staticsync.report import SyncReport
+
+    [report] = app.lambda_handler(event, FakeContext())["deploys"]
+    app.s3.meta.events.unregister("provide-client-params.s3.PutObject")
+    say("sync report: " + str(SyncReport(**report)))
+    if len(uploaded) <= 20:
+        for key in uploaded:
+            print(f"    put {key}", file=sys.stderr)
+    return dict(report)
+
+
+def show_live(server: S3Server, report: dict[str, Any]) -> None:
+    client = server.client()
+    manifest = client.get_object(Bucket="live", Key="staticfiles.json")
+    paths = json.loads(manifest["Body"].read())["paths"]
+    say(f"live release: {manifest['Metadata'].get('release')} ({len(paths)} names in staticfiles.json)")
+    for key in (paths["shop/css/base.css"], paths["shop/css/base.css"] + ".br", "robots.txt"):
+        head = client.head_object(Bucket="live", Key=key)
+        encoding = head.get("ContentEncoding", "-")
+        say(f"  {key}: {head['ContentType']} | {head['CacheControl']} | encoding {encoding}")
+
+
+class FakeContext:
+    """The bits of LambdaContext the handler reads."""
+
+    function_name = "static-deploy-demo"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:static-deploy-demo"
+    aws_request_id = "demo"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+def say(message: str) -> None:
+    print(f"demo: {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

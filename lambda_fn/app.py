@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import boto3
@@ -18,7 +19,8 @@ from staticsync.sync import deploy
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+# The template sets POWERTOOLS_METRICS_NAMESPACE; a default keeps a bare run (tests, local) working.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StaticDeploy"))
 settings = Settings.from_env()
 meter = RequestMeter()
 s3 = meter.attach(

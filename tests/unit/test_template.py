@@ -1,0 +1,620 @@
+"""template.yaml grants least privilege, wires the S3 trigger to the handler's settings, and fails loudly.
+
+Each rule is a `check_*` function that returns the problems it finds; the table at the end mutates the
+template in memory to prove every check can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTION = "SyncFunction"
+NO_VALUE = {"Ref": "AWS::NoValue"}
+S3_ARN = re.compile(r"arn:\$\{AWS::Partition\}:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?")
+LIVE_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
+ARTIFACT_ACTIONS = {"s3:GetObject", "s3:PutObjectTagging"}
+BROAD_S3_POLICY_TEMPLATES = {"S3ReadPolicy", "S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
+
+Template = dict[str, Any]
+Problems = list[str]
+
+
+class CfnLoader(yaml.SafeLoader):
+    """A SafeLoader that reads CloudFormation short tags (!Ref, !Sub, !GetAtt...) as their long form."""
+
+
+def _construct_short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix in {"Ref", "Condition"} else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_short_tag)
+
+
+def load_template(path: Path = ROOT / "template.yaml") -> Template:
+    return yaml.load(path.read_text(), Loader=CfnLoader)
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+# ---------------------------------------------------------------- reading the template
+
+
+def resources(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def function(template: Template) -> dict[str, Any]:
+    return template["Resources"][FUNCTION]["Properties"]
+
+
+def function_setting(template: Template, name: str) -> Any:
+    """A function property, falling back to Globals as SAM does."""
+    return function(template).get(name, template.get("Globals", {}).get("Function", {}).get(name))
+
+
+def environment(template: Template) -> dict[str, Any]:
+    """The function's environment variables, Globals merged under its own as SAM does."""
+    merged: dict[str, Any] = {}
+    for props in (template.get("Globals", {}).get("Function", {}), function(template)):
+        merged.update(props.get("Environment", {}).get("Variables", {}))
+    return merged
+
+
+def branches(value: Any) -> Iterator[Any]:
+    """The values an `Fn::If` may take (without AWS::NoValue), or the value itself."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        for branch in value["Fn::If"][1:]:
+            yield from branches(branch)
+    elif value != NO_VALUE:
+        yield value
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for entry in as_list(document.get("Statement", [])):
+        yield from branches(entry)
+
+
+def function_statements(template: Template) -> Iterator[dict[str, Any]]:
+    for policy in function(template).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            yield from statements(policy)
+
+
+def all_allow_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every Allow statement anywhere: the function's policies, IAM resources, bucket policies."""
+    found = [(FUNCTION, s) for s in function_statements(template)]
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IAM::Role":
+            found += [(name, s) for p in props.get("Policies", []) for s in statements(p["PolicyDocument"])]
+        elif resource["Type"] in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy"}:
+            found += [(name, s) for s in statements(props["PolicyDocument"])]
+    return iter([(where, s) for where, s in found if s.get("Effect") == "Allow"])
+
+
+def sub_parts(value: Any) -> tuple[str, dict[str, Any]] | None:
+    """A resource ARN as (text, variables), when it is a plain string or an Fn::Sub."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        sub = value["Fn::Sub"]
+        return (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+    return None
+
+
+def s3_grants(template: Template) -> Iterator[tuple[set[str], Any, str | None]]:
+    """(actions, bucket name expression, object path or None) for each S3 ARN the function is granted."""
+    for statement in function_statements(template):
+        actions = set(as_list(statement["Action"]))
+        if not any(action.lower().startswith("s3:") or action == "*" for action in actions):
+            continue
+        for resource in as_list(statement["Resource"]):
+            parts = sub_parts(resource)
+            match = S3_ARN.fullmatch(parts[0]) if parts else None
+            if parts is None or match is None:
+                yield actions, resource, None
+                continue
+            text, variables = parts
+            bucket = match["bucket"]
+            variable = re.fullmatch(r"\$\{(\w+)\}", bucket)
+            if variable and variable[1] in variables:
+                bucket = variables[variable[1]]
+            yield actions, bucket, match["path"]
+
+
+def prefix_path(env_value: Any) -> str:
+    """The object path a prefix env var set from a parameter allows: `/${Param}*`."""
+    assert isinstance(env_value, dict) and "Ref" in env_value, f"{env_value!r} is not a !Ref"
+    return f"/${{{env_value['Ref']}}}*"
+
+
+def artifacts_bucket_name(template: Template) -> Any:
+    return template["Resources"]["ArtifactsBucket"]["Properties"]["BucketName"]
+
+
+def s3_event(template: Template) -> dict[str, Any]:
+    [event] = [e for e in function(template).get("Events", {}).values() if e["Type"] == "S3"]
+    return event["Properties"]
+
+
+def mentions(value: Any, name: str) -> bool:
+    """Whether a value refers to the resource `name` (Ref, GetAtt or inside a Sub string)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == name or value.get("Fn::GetAtt", [None])[0] == name:
+            return True
+        return any(mentions(v, name) for v in value.values())
+    if isinstance(value, list):
+        return any(mentions(v, name) for v in value)
+    return isinstance(value, str) and re.search(rf"\$\{{{name}[.}}]", value) is not None
+
+
+# ---------------------------------------------------------------- the checks
+
+
+def check_s3_grants(template: Template) -> Problems:
+    problems = []
+    for where, statement in all_allow_statements(template):
+        actions = as_list(statement.get("Action", []))
+        s3_actions = [a for a in actions if a == "*" or a.lower().startswith("s3:")]
+        for action in s3_actions:
+            if "*" in action:
+                problems.append(f"{where}: wildcard S3 action {action}")
+            if "delete" in action.lower():
+                problems.append(f"{where}: grants {action}; the sync never deletes")
+        writes = [a for a in s3_actions if not a.lower().startswith(("s3:get", "s3:list"))]
+        if writes and "*" in as_list(statement.get("Resource")):
+            problems.append(f'{where}: {writes} on Resource "*"')
+    for policy in function(template).get("Policies", []):
+        names = set(policy) if isinstance(policy, dict) else {policy}
+        for name in names & BROAD_S3_POLICY_TEMPLATES:
+            problems.append(f"{FUNCTION}: {name} grants the whole bucket")
+        problems += [f"{FUNCTION}: managed policy {n}" for n in names if "S3" in n and "Policy" not in n]
+    return problems
+
+
+def check_no_reference_to_the_triggering_bucket(template: Template) -> Problems:
+    # The bucket's notification depends on the function; the function's policy naming the bucket
+    # resource closes the loop (CloudFormation: circular dependency).
+    if mentions(function(template).get("Policies", []), "ArtifactsBucket"):
+        return ["the function's policies refer to ArtifactsBucket: name it with !Sub instead"]
+    return []
+
+
+def check_artifacts_read_is_scoped_to_the_staging_prefix(template: Template) -> Problems:
+    problems = []
+    name = artifacts_bucket_name(template)
+    staged = prefix_path(environment(template)["STAGING_PREFIX"])
+    grants = [(actions, path) for actions, bucket, path in s3_grants(template) if bucket == name]
+    if not any("s3:GetObject" in actions for actions, _ in grants):
+        problems.append("no s3:GetObject on the artifacts bucket")
+    for actions, path in grants:
+        if path != staged:
+            problems.append(f"artifacts grant on {path!r}, not {staged!r}")
+        if actions - ARTIFACT_ACTIONS:
+            problems.append(f"artifacts grant has {sorted(actions - ARTIFACT_ACTIONS)}")
+    return problems
+
+
+def check_live_writes_are_scoped_to_the_live_prefix(template: Template) -> Problems:
+    problems = []
+    env = environment(template)
+    live, artifacts = env["LIVE_BUCKET"], artifacts_bucket_name(template)
+    prefix = prefix_path(env["LIVE_PREFIX"])
+    granted: set[str] = set()
+    for actions, bucket, path in s3_grants(template):
+        if bucket == artifacts:
+            continue
+        if bucket != live:
+            problems.append(f"grant on a bucket that is neither artifacts nor live: {bucket!r}")
+            continue
+        granted |= actions
+        if path is None and actions != {"s3:ListBucket"}:
+            problems.append(f"bucket-level grant of {sorted(actions)} on the live bucket")
+        if path is not None and path != prefix:
+            problems.append(f"live grant on {path!r}, not {prefix!r}")
+        if path is not None and "s3:ListBucket" in actions:
+            problems.append("s3:ListBucket granted on objects (it applies to the bucket ARN)")
+    if granted - LIVE_ACTIONS:
+        problems.append(f"live grant has {sorted(granted - LIVE_ACTIONS)}")
+    if not {"s3:PutObject", "s3:GetObject", "s3:ListBucket"} <= granted:
+        problems.append(f"the handler needs GetObject, PutObject and ListBucket, got {sorted(granted)}")
+    return problems
+
+
+def check_event_filter_matches_the_staging_prefix(template: Template) -> Problems:
+    event = s3_event(template)
+    rules = {r["Name"]: r["Value"] for r in event["Filter"]["S3Key"]["Rules"]}
+    problems = []
+    if rules.get("prefix") != environment(template).get("STAGING_PREFIX"):
+        problems.append(f"event prefix {rules.get('prefix')!r} is not the STAGING_PREFIX the handler gets")
+    if rules.get("suffix") != ".zip":
+        problems.append(f"event suffix {rules.get('suffix')!r} is not .zip")
+    if event["Bucket"] != {"Ref": "ArtifactsBucket"}:
+        problems.append("the event is not on ArtifactsBucket")
+    if not any(e.startswith("s3:ObjectCreated:") for e in as_list(event["Events"])):
+        problems.append("the event does not fire on ObjectCreated")
+    return problems
+
+
+def check_handler_environment(template: Template) -> Problems:
+    env = environment(template)
+    required = ["LIVE_BUCKET", "STAGING_PREFIX", "LIVE_PREFIX"]
+    required += ["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"]
+    problems = [f"{name} is not set" for name in required if env.get(name) in (None, "")]
+    powertools = template["Globals"]["Function"].get("Environment", {}).get("Variables", {})
+    problems += [
+        f"{n} is not in Globals" for n in required if n.startswith("POWERTOOLS_") and n not in powertools
+    ]
+    return problems
+
+
+def check_deploys_are_serialised(template: Template) -> Problems:
+    reserved = function(template).get("ReservedConcurrentExecutions")
+    return [] if reserved == 1 else [f"ReservedConcurrentExecutions is {reserved!r}, not 1"]
+
+
+def check_failed_deploys_reach_a_queue(template: Template) -> Problems:
+    config = function(template).get("EventInvokeConfig")
+    if config is None:
+        configs = list(resources(template, "AWS::Lambda::EventInvokeConfig").values())
+        config = configs[0]["Properties"] if configs else None
+    if config is None:
+        return ["no EventInvokeConfig"]
+    problems = []
+    retries = config.get("MaximumRetryAttempts")
+    if not isinstance(retries, int) or retries > 2:
+        problems.append(f"MaximumRetryAttempts is {retries!r}, not a number <= 2")
+    on_failure = config.get("DestinationConfig", {}).get("OnFailure", {})
+    target = on_failure.get("Destination", {}).get("Fn::GetAtt", [None])[0]
+    queue = resources(template, "AWS::SQS::Queue").get(target)
+    if on_failure.get("Type") != "SQS" or queue is None:
+        problems.append(f"OnFailure is not a queue of this template: {on_failure!r}")
+    elif "MessageRetentionPeriod" not in queue.get("Properties", {}):
+        problems.append(f"{target} has no MessageRetentionPeriod")
+    return problems
+
+
+def check_log_group_has_retention(template: Template) -> Problems:
+    ref = function(template).get("LoggingConfig", {}).get("LogGroup")
+    name = ref.get("Ref", "") if isinstance(ref, dict) else ""
+    group = resources(template, "AWS::Logs::LogGroup").get(name)
+    if group is None:
+        return ["LoggingConfig.LogGroup does not name a log group of this template"]
+    return [] if group["Properties"].get("RetentionInDays") else ["the log group keeps logs forever"]
+
+
+def check_alarms(template: Template) -> Problems:
+    env = environment(template)
+    timeout_ms = function_setting(template, "Timeout") * 1000
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+
+    def dims(alarm: dict[str, Any]) -> dict[str, Any]:
+        return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+
+    wanted: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "function errors": lambda a: (
+            (a["Namespace"], a["MetricName"]) == ("AWS/Lambda", "Errors")
+            and dims(a) == {"FunctionName": {"Ref": FUNCTION}}
+        ),
+        "failure queue depth": lambda a: (
+            a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            and dims(a) == {"QueueName": {"Fn::GetAtt": ["FailureQueue", "QueueName"]}}
+        ),
+        "duration near the timeout": lambda a: (
+            a["MetricName"] == "Duration"
+            and dims(a) == {"FunctionName": {"Ref": FUNCTION}}
+            and timeout_ms / 2 <= a["Threshold"] < timeout_ms
+        ),
+        "artifacts rejected": lambda a: (
+            a["MetricName"] == "ArtifactsRejected"
+            and a["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]
+            and dims(a) == {"service": env["POWERTOOLS_SERVICE_NAME"]}
+        ),
+    }
+    problems = [f"no alarm on {what}" for what, test in wanted.items() if not any(map(test, alarms))]
+    for alarm in alarms:
+        if alarm.get("AlarmActions") != {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], NO_VALUE]}:
+            problems.append(f"alarm on {alarm['MetricName']} does not notify AlarmTopic")
+    return problems
+
+
+CHECKS = [
+    check_s3_grants,
+    check_no_reference_to_the_triggering_bucket,
+    check_artifacts_read_is_scoped_to_the_staging_prefix,
+    check_live_writes_are_scoped_to_the_live_prefix,
+    check_event_filter_matches_the_staging_prefix,
+    check_handler_environment,
+    check_deploys_are_serialised,
+    check_failed_deploys_reach_a_queue,
+    check_log_group_has_retention,
+    check_alarms,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_the_template_passes(check: Callable[[Template], Problems], template: Template) -> None:
+    assert check(template) == []
+
+
+# ---------------------------------------------------------------- each check can fail
+
+
+def _statement(template: Template, sid: str) -> dict[str, Any]:
+    [found] = [s for s in function_statements(template) if s.get("Sid") == sid]
+    return found
+
+
+def _set(path: str, value: Any) -> Callable[[Template], None]:
+    def mutate(template: Template) -> None:
+        *parents, last = path.split(".")
+        node = template
+        for key in parents:
+            node = node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+
+    return mutate
+
+
+def _grant(sid: str, **changes: Any) -> Callable[[Template], None]:
+    return lambda template: _statement(template, sid).update(changes)
+
+
+def _add_policy(policy: Any) -> Callable[[Template], None]:
+    return lambda template: function(template)["Policies"].append(policy)
+
+
+def _cdn_allow(template: Template) -> dict[str, Any]:
+    policy = template["Resources"]["LiveBucketPolicy"]["Properties"]["PolicyDocument"]
+    [allow] = [s for s in statements(policy) if s["Effect"] == "Allow"]
+    return allow
+
+
+def _objects(bucket: Any) -> dict[str, Any]:
+    """Every object of a bucket, as an ARN."""
+    return {"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/*", {"Bucket": bucket}]}
+
+
+FN = f"Resources.{FUNCTION}.Properties"
+
+MUTATIONS = [
+    ("s3-star", _grant("SyncLiveFiles", Action=["s3:*"]), check_s3_grants),
+    ("put-star", _grant("SyncLiveFiles", Action="s3:Put*"), check_s3_grants),
+    ("write-on-any-resource", _grant("SyncLiveFiles", Resource="*"), check_s3_grants),
+    ("delete", _grant("SyncLiveFiles", Action=["s3:PutObject", "s3:DeleteObject"]), check_s3_grants),
+    ("crud-template", _add_policy({"S3CrudPolicy": {"BucketName": "x"}}), check_s3_grants),
+    ("full-access", _add_policy("AmazonS3FullAccess"), check_s3_grants),
+    ("cdn-reads-all", lambda t: _cdn_allow(t).update(Action="s3:*"), check_s3_grants),
+    (
+        "ref-to-bucket",
+        _grant("ReadStagedArtifacts", Resource={"Fn::Sub": "${ArtifactsBucket.Arn}/staging/*"}),
+        check_no_reference_to_the_triggering_bucket,
+    ),
+    (
+        "whole-artifacts-bucket",
+        lambda t: _statement(t, "ReadStagedArtifacts").update(Resource=_objects(artifacts_bucket_name(t))),
+        check_artifacts_read_is_scoped_to_the_staging_prefix,
+    ),
+    (
+        "artifacts-put",
+        _grant("ReadStagedArtifacts", Action=["s3:GetObject", "s3:PutObject"]),
+        check_artifacts_read_is_scoped_to_the_staging_prefix,
+    ),
+    (
+        "whole-live-bucket",
+        lambda t: _statement(t, "SyncLiveFiles").update(Resource=_objects(environment(t)["LIVE_BUCKET"])),
+        check_live_writes_are_scoped_to_the_live_prefix,
+    ),
+    (
+        "other-bucket",
+        _grant("SyncLiveFiles", Resource="arn:${AWS::Partition}:s3:::elsewhere/${LivePrefix}*"),
+        check_live_writes_are_scoped_to_the_live_prefix,
+    ),
+    (
+        "live-tagging",
+        _grant("SyncLiveFiles", Action=["s3:GetObject", "s3:PutObject", "s3:PutObjectAcl"]),
+        check_live_writes_are_scoped_to_the_live_prefix,
+    ),
+    (
+        "no-list",
+        _grant("ListLiveBucket", Action="s3:GetObject"),
+        check_live_writes_are_scoped_to_the_live_prefix,
+    ),
+    (
+        "prefix-drift",
+        _set(
+            f"{FN}.Events.ArtifactStaged.Properties.Filter.S3Key.Rules",
+            [{"Name": "prefix", "Value": "staging/"}, {"Name": "suffix", "Value": ".zip"}],
+        ),
+        check_event_filter_matches_the_staging_prefix,
+    ),
+    (
+        "no-suffix",
+        _set(
+            f"{FN}.Events.ArtifactStaged.Properties.Filter.S3Key.Rules",
+            [{"Name": "prefix", "Value": {"Ref": "StagingPrefix"}}],
+        ),
+        check_event_filter_matches_the_staging_prefix,
+    ),
+    ("no-live-bucket", _set(f"{FN}.Environment.Variables.LIVE_BUCKET", None), check_handler_environment),
+    ("no-staging-prefix", _set(f"{FN}.Environment.Variables.STAGING_PREFIX", ""), check_handler_environment),
+    (
+        "powertools-not-global",
+        _set("Globals.Function.Environment.Variables.POWERTOOLS_LOG_LEVEL", None),
+        check_handler_environment,
+    ),
+    ("concurrency-2", _set(f"{FN}.ReservedConcurrentExecutions", 2), check_deploys_are_serialised),
+    ("unreserved", _set(f"{FN}.ReservedConcurrentExecutions", None), check_deploys_are_serialised),
+    (
+        "retries-3",
+        _set(f"{FN}.EventInvokeConfig.MaximumRetryAttempts", 3),
+        check_failed_deploys_reach_a_queue,
+    ),
+    ("no-invoke-config", _set(f"{FN}.EventInvokeConfig", None), check_failed_deploys_reach_a_queue),
+    (
+        "sns-destination",
+        _set(f"{FN}.EventInvokeConfig.DestinationConfig.OnFailure.Type", "SNS"),
+        check_failed_deploys_reach_a_queue,
+    ),
+    (
+        "queue-default-retention",
+        _set("Resources.FailureQueue.Properties.MessageRetentionPeriod", None),
+        check_failed_deploys_reach_a_queue,
+    ),
+    (
+        "no-retention",
+        _set("Resources.SyncLogGroup.Properties.RetentionInDays", None),
+        check_log_group_has_retention,
+    ),
+    ("implicit-log-group", _set(f"{FN}.LoggingConfig", None), check_log_group_has_retention),
+    ("no-errors-alarm", _set("Resources.SyncErrorsAlarm", None), check_alarms),
+    ("no-queue-alarm", _set("Resources.FailureQueueAlarm", None), check_alarms),
+    ("duration-at-timeout", _set("Resources.SyncDurationAlarm.Properties.Threshold", 900000), check_alarms),
+    ("no-rejected-alarm", _set("Resources.ArtifactsRejectedAlarm", None), check_alarms),
+    (
+        "rejected-wrong-namespace",
+        _set("Resources.ArtifactsRejectedAlarm.Properties.Namespace", "Other"),
+        check_alarms,
+    ),
+    ("silent-alarm", _set("Resources.SyncErrorsAlarm.Properties.AlarmActions", None), check_alarms),
+]
+
+
+@pytest.mark.parametrize(("mutate", "check"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
+def test_each_check_catches_a_template_that_breaks_its_rule(
+    template: Template, mutate: Callable[[Template], None], check: Callable[[Template], Problems]
+) -> None:
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    assert check(broken) != []
+
+
+# ---------------------------------------------------------------- conventions
+
+
+def test_the_function_follows_the_sam_python_conventions(template: Template) -> None:
+    fn = function(template)
+    assert (fn["CodeUri"], fn["Handler"]) == ("lambda_fn/", "app.lambda_handler")
+    assert (ROOT / "lambda_fn" / "requirements.txt").is_file()
+    globals_ = template["Globals"]["Function"]
+    assert (globals_["Runtime"], globals_["Architectures"], globals_["Tracing"]) == (
+        "python3.13",
+        ["arm64"],
+        "Active",
+    )
+
+
+@pytest.mark.parametrize("bucket", ["ArtifactsBucket", "LiveBucket"])
+def test_buckets_are_private_encrypted_tls_only_and_retained(template: Template, bucket: str) -> None:
+    resource = template["Resources"][bucket]
+    props = resource["Properties"]
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    [policy] = [
+        p["Properties"]
+        for p in resources(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    denies = [s for s in statements(policy["PolicyDocument"]) if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_staged_artifacts_expire_after_the_configured_days(template: Template) -> None:
+    rules = template["Resources"]["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    [rule] = [r for r in rules if r.get("ExpirationInDays")]
+    assert rule["Prefix"] == environment(template)["STAGING_PREFIX"]
+    assert rule["ExpirationInDays"] == {"Ref": "ArtifactRetentionDays"}
+
+
+def test_bucket_names_are_built_from_parameters(template: Template) -> None:
+    for name in (
+        artifacts_bucket_name(template),
+        template["Resources"]["LiveBucket"]["Properties"]["BucketName"],
+    ):
+        assert not mentions(name, "ArtifactsBucket") and not mentions(name, "LiveBucket")
+        assert "${AWS::StackName}" in str(name)
+
+
+def test_cloudfront_reads_the_live_bucket_only_from_its_own_distribution(template: Template) -> None:
+    allow = _cdn_allow(template)
+    assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert "${CdnDistribution}" in allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+    assert template["Resources"]["CdnDistribution"]["Condition"] == "CreateCdn"
+
+
+def test_outputs_give_ci_what_it_needs(template: Template) -> None:
+    outputs = template["Outputs"]
+    for name in (
+        "ArtifactsBucketName",
+        "LiveBucketName",
+        "SyncFunctionName",
+        "SyncFunctionArn",
+        "SyncLogGroupName",
+        "FailureQueueUrl",
+        "PackageCommand",
+    ):
+        assert name in outputs
+    assert outputs["PackageCommand"]["Value"] == {
+        "Fn::Sub": "build_tool package --settings <your.settings>"
+        " --bucket ${ArtifactsBucket} --prefix ${StagingPrefix}"
+    }
+
+
+# ---------------------------------------------------------------- samconfig.toml and docs/deploy.md
+
+
+def parameter_overrides(text: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)=\\?"([^"\\]*)\\?"', text))
+
+
+def test_samconfig_has_the_canonical_shape_and_known_parameters(template: Template) -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    for env in ("default", "prod"):
+        stack = config[env]["global"]["parameters"]["stack_name"]
+        assert re.fullmatch(r"[a-z][a-z0-9-]{0,39}", stack), "bucket names are built from the stack name"
+        assert config[env]["build"]["parameters"] == {"cached": True, "parallel": True}
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["confirm_changeset"] is True and deploy["resolve_s3"] is True
+        assert set(parameter_overrides(deploy["parameter_overrides"])) <= set(template["Parameters"])
+
+
+def test_the_deploy_doc_names_only_real_parameters_and_outputs(template: Template) -> None:
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    overrides = {name for name, _ in re.findall(r"\b([A-Z]\w+)=(\\?\"|')", doc)}
+    assert overrides <= set(template["Parameters"])
+    outputs = set(re.findall(r"OutputKey=='(\w+)'", doc))
+    assert outputs and outputs <= set(template["Outputs"])
+    for name in [*template["Parameters"], *template["Outputs"]]:
+        assert f"`{name}`" in doc, f"docs/deploy.md does not mention {name}"

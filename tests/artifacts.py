@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from build_tool.package import Packed, pack
 from build_tool.upload import stage
-from staticsync.contract import MANIFEST_NAME
+from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, parse_release
 
 
 def django_hash(data: bytes) -> str:
@@ -61,3 +62,19 @@ def stage_artifact(client: Any, packed: Packed, bucket: str = "artifacts", prefi
     key = f"{prefix}{packed.record.release}.zip"
     stage(client, packed, bucket, key)
     return key
+
+
+def read_packed(path: Path) -> Packed:
+    """The Packed record of a zip `build_tool package --output` wrote, as `stage` needs it."""
+    data = path.read_bytes()
+    archive = zipfile.ZipFile(path)
+    release_bytes = archive.read(RELEASE_NAME)
+    return Packed(
+        path=path,
+        record=parse_release(release_bytes),
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        release_sha256=hashlib.sha256(release_bytes).hexdigest(),
+        tail_bytes=len(data) - archive.getinfo(MANIFEST_NAME).header_offset,
+        total_bytes=sum(i.file_size for i in archive.infolist() if i.filename.startswith(FILES_DIR)),
+    )

@@ -16,7 +16,6 @@ from unittest import mock
 
 import pytest
 
-from build_tool.package import Packed
 from build_tool.upload import stage
 from devtools.seaweed import S3Server
 from staticsync.contract import FILES_DIR
@@ -24,25 +23,33 @@ from staticsync.errors import LiveChanged
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
+from tests.artifacts import read_packed
 from tests.conftest import FakeContext
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_TIMEOUT = 10.0
 
 
-def package(project: Path, out: Path, release: str, epoch: int) -> dict[str, Any]:
-    """Run `build_tool package --output` on a copy of the example project, in a fresh interpreter."""
-    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
-    args = ["--settings", "exampleproject.settings", "--project-dir", str(project)]
-    subprocess.run(
-        [sys.executable, "-m", "build_tool", "package", *args, "--output", str(out), "--release", release],
-        check=True,
+def build_tool(
+    env: dict[str, str], *args: str, project: Path = ROOT / "example"
+) -> subprocess.CompletedProcess[str]:
+    """`build_tool package` on the example project (or a copy of it), in a fresh interpreter."""
+    command = [sys.executable, "-m", "build_tool", "package", "--settings", "exampleproject.settings"]
+    return subprocess.run(
+        [*command, "--project-dir", str(project), *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
+        text=True,
         timeout=180,
+        check=False,
     )
-    return {"path": out}
+
+
+def package(project: Path, out: Path, release: str, epoch: int) -> None:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": str(epoch), "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"}
+    done = build_tool(env, "--output", str(out), "--release", release, project=project)
+    assert done.returncode == 0, done.stderr
 
 
 class Built:
@@ -69,26 +76,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return Built(tmp_path_factory.mktemp("built"))
 
 
-def packed(path: Path) -> Packed:
-    """Re-read a built zip into the Packed record `stage` needs (what the CLI had in memory)."""
-    import hashlib
-
-    from staticsync.contract import RELEASE_NAME, parse_release
-
-    data = path.read_bytes()
-    archive = zipfile.ZipFile(path)
-    release_bytes = archive.read(RELEASE_NAME)
-    return Packed(
-        path=path,
-        record=parse_release(release_bytes),
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        release_sha256=hashlib.sha256(release_bytes).hexdigest(),
-        tail_bytes=len(data) - archive.getinfo("staticfiles.json").header_offset,
-        total_bytes=sum(i.file_size for i in archive.infolist() if i.filename.startswith(FILES_DIR)),
-    )
-
-
 @pytest.fixture
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     """The handler, imported fresh against the server; its S3 calls are recorded in `app.calls`."""
@@ -109,7 +96,7 @@ def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
 
 def upload_and_handle(app: ModuleType, s3: Any, s3_server: S3Server, artifact: Path) -> dict[str, Any]:
     """Stage like the build tool, then run the handler on the event SeaweedFS sent for it."""
-    item = packed(artifact)
+    item = read_packed(artifact)
     stage(s3, item, "artifacts", f"staging/{item.record.release}.zip")
     event = s3_server.events.wait_event(EVENT_TIMEOUT)
     app.calls.clear()
@@ -223,7 +210,7 @@ def test_a_cutover_racing_another_deploy_is_refused_by_the_conditional_write(
 
     settings = Settings(live_bucket="live")
     for path in (built.r1, built.r2):
-        item = packed(path)
+        item = read_packed(path)
         stage(s3, item, "artifacts", f"staging/{item.record.release}.zip")
     loser, winner = s3_server.client(), s3_server.client()
     raced = False
@@ -247,29 +234,8 @@ def test_a_cutover_racing_another_deploy_is_refused_by_the_conditional_write(
 def test_build_tool_stages_on_s3_and_the_upload_event_drives_the_handler(
     app: ModuleType, s3_env: dict[str, str], s3_server: S3Server, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build_tool",
-            "package",
-            "--settings",
-            "exampleproject.settings",
-            "--project-dir",
-            str(ROOT / "example"),
-            "--bucket",
-            "artifacts",
-            "--release",
-            "cli1",
-            "--json",
-        ],
-        env={**s3_env, "SOURCE_DATE_EPOCH": "1767225600"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    env = {**s3_env, "SOURCE_DATE_EPOCH": "1767225600"}
+    done = build_tool(env, "--bucket", "artifacts", "--release", "cli1", "--json")
     assert done.returncode == 0, done.stderr
     assert '"uri": "s3://artifacts/staging/cli1.zip"' in done.stdout
     head = s3_server.client().head_object(Bucket="artifacts", Key="staging/cli1.zip", ChecksumMode="ENABLED")
@@ -280,25 +246,6 @@ def test_build_tool_stages_on_s3_and_the_upload_event_drives_the_handler(
 
 
 def test_missing_bucket_is_a_clear_error(s3_env: dict[str, str], tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build_tool",
-            "package",
-            "--settings",
-            "exampleproject.settings",
-            "--project-dir",
-            str(ROOT / "example"),
-            "--bucket",
-            "no-such-bucket",
-        ],
-        env=s3_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = build_tool(s3_env, "--bucket", "no-such-bucket")
     assert done.returncode == 6
     assert "bucket 'no-such-bucket' does not exist" in done.stderr

@@ -1,0 +1,1 @@
+"""Tests against a real S3 server (SeaweedFS on loopback)."""

@@ -11,23 +11,13 @@ from typing import Any
 
 from build_tool.package import Packed, pack
 from build_tool.upload import stage
-from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, parse_release
-
-
-def django_hash(data: bytes) -> str:
-    """The 12 hex digits ManifestStaticFilesStorage puts in a hashed name."""
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()[:12]
-
-
-def hashed(name: str, data: bytes) -> str:
-    stem, dot, extension = name.rpartition(".")
-    return f"{stem}.{django_hash(data)}.{extension}" if dot else f"{name}.{django_hash(data)}"
+from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, hashed_name, parse_release
 
 
 def collected_tree(files: dict[str, bytes]) -> dict[str, bytes]:
     """What ManifestStaticFilesStorage leaves in STATIC_ROOT for `files` (no url() rewriting)."""
     tree = dict(files)
-    paths = {name: hashed(name, data) for name, data in files.items()}
+    paths = {name: hashed_name(name, data) for name, data in files.items()}
     tree.update({paths[name]: data for name, data in files.items()})
     manifest = {"paths": paths, "version": "1.1", "hash": "0" * 12}
     tree[MANIFEST_NAME] = json.dumps(manifest).encode()

@@ -6,6 +6,7 @@ import hashlib
 import stat
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ from .contract import (
     MANIFEST_NAME,
     RELEASE_NAME,
     ReleaseRecord,
+    hashed_name,
+    hashed_sources,
     parse_manifest,
     parse_release,
     unsafe_path_reason,
@@ -25,6 +28,13 @@ from .remote import SparseFile
 # Members closer than this are fetched in one ranged GET: a request costs more than the bytes.
 COALESCE_GAP = 256 * 1024
 GROUP_BYTES = 8 * 1024 * 1024
+# What zipfile raises on a damaged archive or member (zlib.error is none of the others).
+ZIP_ERRORS = (
+    *(zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error),
+    NotImplementedError,  # a zip version or compression method zipfile does not support
+)
+COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+LOCAL_HEADER_BYTES = 30
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,10 @@ class Artifact:
 
     def __init__(self, file: SparseFile, settings: Settings, expected_release_sha256: str | None) -> None:
         self.file = file
-        try:
-            self.zip = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
-            raise ArtifactRejected("not_a_zip", f"the artifact is not a readable zip: {error}") from None
+        self.zip = open_zip(file)
         self.infos = {info.filename: info for info in self.zip.infolist()}
         check_entries(self.zip.infolist(), settings)
+        check_layout(self.zip.infolist(), self.zip.start_dir)
         release_bytes = self._read(RELEASE_NAME)
         if expected_release_sha256 is not None and (
             hashlib.sha256(release_bytes).hexdigest() != expected_release_sha256
@@ -65,6 +73,7 @@ class Artifact:
             )
         self.manifest: dict[str, str] = parse_manifest(self.manifest_bytes)
         check_record_matches(self.record, self.manifest, self.infos)
+        self.hashed_sources = hashed_sources(self.manifest)
 
     def size_of(self, path: str) -> int:
         return self.infos[FILES_DIR + path].file_size
@@ -85,11 +94,21 @@ class Artifact:
             self.file.forget(span.start)
 
     def read_file(self, path: str) -> bytes:
+        """The bytes of `path`, checked against release.json and, for a hashed name, against it."""
         data = self._read(FILES_DIR + path)
         if hashlib.sha256(data).hexdigest() != self.record.files[path]:
             raise ArtifactRejected(
                 "checksum_mismatch", f"{path} does not match its SHA-256 in release.json", path
             )
+        for name in self.hashed_sources.get(path, ()):
+            # Hashed names are cached for a year as immutable: the name must be the content's.
+            if hashed_name(name, data) != path:
+                raise ArtifactRejected(
+                    "hashed_name_mismatch",
+                    f"{path} is the hashed name of {name}, but its content would be named "
+                    f"{hashed_name(name, data)}",
+                    path,
+                )
         return data
 
     def _read(self, name: str) -> bytes:
@@ -97,8 +116,17 @@ class Artifact:
             raise ArtifactRejected("missing_member", f"the artifact has no {name}", name)
         try:
             return self.zip.read(name)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as error:
+        except ZIP_ERRORS as error:
             raise ArtifactRejected("corrupt_member", f"{name} cannot be read: {error}", name) from None
+
+
+def open_zip(file: SparseFile) -> zipfile.ZipFile:
+    if file.source.size == 0:
+        raise ArtifactRejected("empty_artifact", "the artifact is an empty object")
+    try:
+        return zipfile.ZipFile(file)
+    except ZIP_ERRORS as error:
+        raise ArtifactRejected("not_a_zip", f"the artifact is not a readable zip: {error}") from None
 
 
 def check_entries(infos: Sequence[zipfile.ZipInfo], settings: Settings) -> None:
@@ -133,6 +161,10 @@ def check_entry(info: zipfile.ZipInfo, settings: Settings) -> None:
         raise ArtifactRejected("unsafe_path", f"{name!r}: {reason}", name)
     if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
         raise ArtifactRejected("not_a_file", f"{name} is a directory or a symlink", name)
+    if info.flag_bits & 0x1 or info.compress_type not in COMPRESSIONS:
+        raise ArtifactRejected(
+            "unsupported_member", f"{name} is encrypted or neither stored nor deflated", name
+        )
     if name not in (MANIFEST_NAME, RELEASE_NAME) and not name.startswith(FILES_DIR):
         raise ArtifactRejected("unexpected_member", f"{name} is outside {FILES_DIR}", name)
     if info.file_size > settings.max_member_bytes:
@@ -147,6 +179,23 @@ def check_entry(info: zipfile.ZipInfo, settings: Settings) -> None:
             f"{name} expands {info.file_size}/{info.compress_size}: over MAX_COMPRESSION_RATIO",
             name,
         )
+
+
+def check_layout(infos: Sequence[zipfile.ZipInfo], start_dir: int) -> None:
+    """Members lie one after another before the central directory, none inside another.
+
+    Overlapping members are a zip-bomb trick, and an offset past the central directory would
+    make the ranged reads ask S3 for a range it cannot serve.
+    """
+    ends = _member_ends(infos, start_dir)
+    if len(ends) < len(infos):
+        raise ArtifactRejected("overlapping_members", "two entries share one member's bytes")
+    for info in infos:
+        room = ends[info.header_offset] - info.header_offset - LOCAL_HEADER_BYTES
+        if info.header_offset < 0 or room < info.compress_size:
+            raise ArtifactRejected(
+                "bad_layout", f"{info.filename} does not fit where the zip says it is", info.filename
+            )
 
 
 def check_record_matches(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .errors import ArtifactRejected
 
@@ -127,7 +130,7 @@ def parse_manifest(data: bytes) -> dict[str, str]:
     """Return the `paths` of a Django `staticfiles.json`, checked for shape and version."""
     document = _load_object(data, MANIFEST_NAME, "bad_manifest")
     version = document.get("version")
-    if version not in MANIFEST_VERSIONS:
+    if not isinstance(version, str) or version not in MANIFEST_VERSIONS:
         raise ArtifactRejected(
             "unsupported_manifest_version",
             f"staticfiles.json version {version!r} is not one of {sorted(MANIFEST_VERSIONS)}",
@@ -139,6 +142,28 @@ def parse_manifest(data: bytes) -> dict[str, str]:
     ):
         raise ArtifactRejected("bad_manifest", "paths must map names to names", MANIFEST_NAME)
     return paths
+
+
+def hashed_name(name: str, content: bytes) -> str:
+    """The name Django's manifest storage gives `name` holding `content`.
+
+    As HashedFilesMixin.hashed_name with its default file_hash: the first 12 hex digits of the MD5
+    of the final bytes, inserted before the extension (`css/app.css` -> `css/app.0123456789ab.css`).
+    """
+    parsed = urlsplit(unquote(name))
+    directory, filename = posixpath.split(parsed.path.strip())
+    root, extension = posixpath.splitext(filename)
+    digest = hashlib.md5(content, usedforsecurity=False).hexdigest()[:12]
+    return urlunsplit(parsed._replace(path=posixpath.join(directory, f"{root}.{digest}{extension}")))
+
+
+def hashed_sources(manifest: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Each hashed name of a manifest (a value that differs from its key) with the names it hashes."""
+    sources: dict[str, tuple[str, ...]] = {}
+    for name, hashed in manifest.items():
+        if hashed != name:
+            sources[hashed] = (*sources.get(hashed, ()), name)
+    return sources
 
 
 def unsafe_path_reason(path: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +19,8 @@ from .contract import (
 from .errors import ArtifactRejected, LiveChanged, LiveStateError
 from .plan import LiveState
 
+# Under HISTORY_PREFIX/<release>/: the release record and manifest (docs/artifact.md, "The live bucket").
+HISTORY_NAME = "history.jsonl"
 MISSING = {"NoSuchKey", "404", "NotFound"}
 # 412 on AWS and SeaweedFS; 409 when two conditional writes race on AWS; SeaweedFS answers a
 # missing key under IfMatch with 412 where AWS says 404.
@@ -42,28 +45,45 @@ def read_live(client: Any, settings: Settings) -> LiveState:
     return LiveState(body, etag, release, record, manifest)
 
 
-def write_history(client: Any, settings: Settings, release: str, files: dict[str, bytes]) -> None:
+def write_history(
+    client: Any, settings: Settings, release: str, release_bytes: bytes, manifest_bytes: bytes
+) -> None:
     """Keep the release's record and manifest; a release id is never reused for other bytes."""
-    for name, body in files.items():
-        key = settings.history_key(release, name)
-        try:
-            client.put_object(
-                Bucket=settings.live_bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
-                IfNoneMatch="*",
-            )
-        except ClientError as error:
-            if _code(error) not in CONDITION_FAILED:
-                raise
-            existing = _get(client, settings.live_bucket, key)
-            if existing is None or existing[0] != body:
-                raise ArtifactRejected(
-                    "release_id_reused",
-                    f"release {release} was already deployed with different contents",
-                    name,
-                ) from None
+    key = settings.history_key(release, HISTORY_NAME)
+    body = history_body(release_bytes, manifest_bytes)
+    try:
+        client.put_object(
+            Bucket=settings.live_bucket,
+            Key=key,
+            Body=body,
+            ContentType="application/jsonl; charset=utf-8",
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if _code(error) not in CONDITION_FAILED:
+            raise
+        existing = _get(client, settings.live_bucket, key)
+        if existing is None or existing[0] != body:
+            raise ArtifactRejected(
+                "release_id_reused",
+                f"release {release} was already deployed with different contents",
+                RELEASE_NAME,
+            ) from None
+
+
+def history_body(release_bytes: bytes, manifest_bytes: bytes) -> bytes:
+    """The history object: release.json, then staticfiles.json, one JSON document per line.
+
+    One object rather than two saves a PUT per deploy. Both documents are kept byte for byte
+    when they are one line each (as the build tool and Django write them), else re-serialised.
+    """
+    return b"\n".join(_one_line(document) for document in (release_bytes, manifest_bytes)) + b"\n"
+
+
+def _one_line(document: bytes) -> bytes:
+    if b"\n" not in document and b"\r" not in document:
+        return document
+    return json.dumps(json.loads(document), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def cut_over(
@@ -90,11 +110,11 @@ def cut_over(
 
 
 def _read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord | None:
-    found = _get(client, settings.live_bucket, settings.history_key(release, RELEASE_NAME))
+    found = _get(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME))
     if found is None:
         return None
     try:
-        return parse_release(found[0])
+        return parse_release(found[0].split(b"\n", 1)[0])
     except ArtifactRejected as error:
         raise LiveStateError(f"the live release {release}'s record is unreadable: {error}") from None
 

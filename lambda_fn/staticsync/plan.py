@@ -75,6 +75,19 @@ def check_not_stale(record: ReleaseRecord, live: LiveState, *, rollback: bool) -
         )
 
 
+def check_release_id(record: ReleaseRecord, live: LiveState) -> None:
+    """Refuse other contents under the live release's id before anything is written.
+
+    (An id reused from an older release is caught when its history record is written, which
+    happens after every file was checked and before any unhashed file is overwritten.)
+    """
+    if live.record is not None and live.record.release == record.release and live.record != record:
+        raise ArtifactRejected(
+            "release_id_reused",
+            f"release {record.release} is live with different contents; give the new build its own id",
+        )
+
+
 def missing_from_live(plan: Plan, manifest: dict[str, str]) -> list[str]:
     """Names the new manifest refers to that would not be live after the plan ran."""
     live_after = set(plan.uploads) | set(plan.unchanged)

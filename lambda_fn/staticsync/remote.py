@@ -9,8 +9,11 @@ from typing import Any, Protocol
 
 from .contract import META_TAIL_BYTES
 
-TAIL_BYTES = 256 * 1024
-MAX_TAIL_HINT = 512 * 1024 * 1024
+# The first ranged GET: the tail of an artifact of up to about 8,000 files (central directory,
+# staticfiles.json, release.json) in one request; a GET of 1 MiB takes about as long as one of 256 KiB.
+TAIL_BYTES = 1024 * 1024
+# The hint is the artifact's own claim: cap what one read may pull into memory on its word.
+MAX_TAIL_HINT = 64 * 1024 * 1024
 
 
 class RangeSource(Protocol):
@@ -29,6 +32,7 @@ class S3Range:
         response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{tail}")
         self.etag: str = response["ETag"]
         self.metadata: dict[str, str] = response.get("Metadata", {})
+        self.tag_count: int = response.get("TagCount", 0)  # x-amz-tagging-count: free, unlike the tags
         self.first = response["Body"].read()
         content_range = response.get("ContentRange")
         self.size = int(content_range.rsplit("/", 1)[1]) if content_range else len(self.first)

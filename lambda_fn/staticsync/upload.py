@@ -1,11 +1,12 @@
-"""Apply a plan's uploads: read spans of the artifact in parallel and put each file with its headers."""
+"""Apply a plan's uploads: read spans of the artifact and put each file with its headers, in parallel."""
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
@@ -19,6 +20,10 @@ MULTIPART_BYTES = 64 * 1024 * 1024
 MULTIPART = TransferConfig(
     multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
 )
+# Streaming a large plan: spans fetched at once, and bytes read but not yet uploaded. Together they
+# bound the memory a deploy needs, whatever the artifact's size (see docs/scale.md).
+READERS = 4
+IN_FLIGHT_BYTES = 48 * 1024 * 1024
 
 
 def put_file(
@@ -41,6 +46,25 @@ def put_file(
     client.upload_fileobj(io.BytesIO(data), settings.live_bucket, key, ExtraArgs=extra, Config=MULTIPART)
 
 
+def put_files(
+    client: Any,
+    settings: Settings,
+    artifact: Artifact,
+    files: dict[str, bytes],
+    paths: Sequence[str],
+    policy: HeaderPolicy,
+    on_uploaded: Callable[[str, int], None],
+) -> None:
+    """Upload `paths`, already read and checked into `files`, one PUT each in parallel."""
+
+    def put(path: str) -> None:
+        data = files[path]
+        put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
+        on_uploaded(path, len(data))
+
+    run_all(put, paths, settings.upload_concurrency)
+
+
 def upload_spans(
     client: Any,
     settings: Settings,
@@ -48,16 +72,55 @@ def upload_spans(
     spans: Sequence[Span],
     policy: HeaderPolicy,
     on_uploaded: Callable[[str, int], None],
-) -> None:
-    """Upload every file of `spans`; the first failure is raised after the running ones finish."""
+    *,
+    only: Collection[str] | None = None,
+    keep_others: bool = False,
+) -> dict[str, bytes]:
+    """Stream the files of `spans` to S3: a few readers fetch and check spans, many workers PUT files.
 
-    def upload_span(span: Span) -> None:
-        for path, data in artifact.read_span(span):
-            digest = artifact.record.files[path]
-            put_file(client, settings, path, data, digest, policy.headers(path))
-            on_uploaded(path, len(data))
+    Every file read is checked; with `only`, the others are not uploaded, and returned when
+    `keep_others` (the caller knows they fit in memory). At most READERS spans and IN_FLIGHT_BYTES of
+    files to upload (or one file, if larger) are held at once. The first failure stops the readers
+    and is raised once the running PUTs finish.
+    """
+    budget = ByteBudget(IN_FLIGHT_BYTES)
+    stop = threading.Event()
+    kept: dict[str, bytes] = {}
+    with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
+        pending: list[Future[None]] = []
+        lock = threading.Lock()
 
-    run_all(upload_span, spans, settings.upload_concurrency)
+        def put(path: str, data: bytes) -> None:
+            try:
+                if not stop.is_set():
+                    put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
+                    on_uploaded(path, len(data))
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                budget.release(len(data))
+
+        def read(span: Span) -> None:
+            for path, data in artifact.read_span(span):
+                if stop.is_set():
+                    return
+                if only is not None and path not in only:
+                    if keep_others:
+                        kept[path] = data
+                    continue
+                budget.acquire(len(data))
+                with lock:
+                    pending.append(puts.submit(put, path, data))
+
+        try:
+            run_all(read, spans, READERS)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            _results(pending)
+    return kept
 
 
 def read_spans(artifact: Artifact, spans: Sequence[Span], workers: int) -> dict[str, bytes]:
@@ -82,3 +145,29 @@ def run_all(task: Callable[[T], None], items: Sequence[T], workers: int) -> None
             for future in futures:
                 future.cancel()
             raise
+
+
+class ByteBudget:
+    """A counting semaphore in bytes; a request larger than the whole budget waits until it is idle."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._ready = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        with self._ready:
+            self._ready.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+
+    def release(self, size: int) -> None:
+        with self._ready:
+            self.used -= size
+            self._ready.notify_all()
+
+
+def _results(futures: Iterable[Future[None]]) -> None:
+    """Wait for every future; raise the first error among them."""
+    errors = [f.exception() for f in list(futures)]
+    for error in errors:
+        if error is not None:
+            raise error

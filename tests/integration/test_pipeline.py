@@ -20,6 +20,7 @@ from build_tool.upload import stage
 from devtools.seaweed import S3Server
 from staticsync.contract import FILES_DIR
 from staticsync.errors import LiveChanged
+from staticsync.live import HISTORY_NAME
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
@@ -120,7 +121,7 @@ def test_a_first_deploy_uploads_everything_and_writes_the_manifest_last(
     puts = [key for operation, key in app.calls if operation == "PutObject"]
     assert puts[-1] == "staticfiles.json"
     assert puts[:-1].count("staticfiles.json") == 0
-    assert {".releases/r1/release.json", ".releases/r1/staticfiles.json"} <= set(puts)
+    assert f".releases/r1/{HISTORY_NAME}" in puts
     archive = zipfile.ZipFile(built.r1)
     for name in archive.namelist():
         if name.startswith(FILES_DIR):
@@ -155,8 +156,7 @@ def test_changing_one_file_uploads_exactly_the_files_whose_bytes_changed(
     report = upload_and_handle(app, s3, s3_server, built.r2)
     uploaded = {key for op, key in app.calls if op == "PutObject"} - {
         "staticfiles.json",
-        ".releases/r2/release.json",
-        ".releases/r2/staticfiles.json",
+        f".releases/r2/{HISTORY_NAME}",
     }
     assert uploaded == changed
     assert any(path.startswith("shop/css/base.") for path in changed)

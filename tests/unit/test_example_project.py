@@ -104,9 +104,7 @@ def test_css_and_js_get_gzip_and_brotli_siblings(collected: Collected, name: str
 
 
 @pytest.mark.parametrize("name", ["robots.txt", "favicon.ico"])
-def test_root_level_assets_are_collected_under_their_own_names(
-    collected: Collected, name: str
-) -> None:
+def test_root_level_assets_are_collected_under_their_own_names(collected: Collected, name: str) -> None:
     assert (collected.root / name).is_file()
     assert (EXAMPLE_DIR / "assets" / name).read_bytes() == (collected.root / name).read_bytes()
 

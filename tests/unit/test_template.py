@@ -21,7 +21,7 @@ FUNCTION = "SyncFunction"
 NO_VALUE = {"Ref": "AWS::NoValue"}
 S3_ARN = re.compile(r"arn:\$\{AWS::Partition\}:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?")
 LIVE_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
-ARTIFACT_ACTIONS = {"s3:GetObject", "s3:PutObjectTagging"}
+ARTIFACT_ACTIONS = {"s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"}
 BROAD_S3_POLICY_TEMPLATES = {"S3ReadPolicy", "S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
 
 Template = dict[str, Any]

@@ -1,0 +1,104 @@
+"""How a deploy reads and writes: few requests for a small change, bounded memory for a large one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from build_tool.package import Packed
+from staticsync import sync, upload
+from staticsync.config import Settings
+from staticsync.live import HISTORY_NAME, history_body
+from staticsync.meter import RequestMeter
+from staticsync.report import SyncReport
+from tests.artifacts import stage_artifact
+
+SETTINGS = Settings(live_bucket="live")
+FILES = {f"css/f{i:03}.css": f".c{i} {{ color: #{i:03x}; }}\n".encode() * 50 for i in range(40)}
+
+
+def deploy(client: Any, packed: Packed) -> tuple[SyncReport, dict[str, int]]:
+    key = stage_artifact(client, packed)
+    meter = RequestMeter()
+    meter.attach(client)
+    report = sync.deploy(client, SETTINGS, "artifacts", key, SyncReport(key), meter)
+    client.meta.events.unregister("request-created.s3", meter._count)
+    return report, meter.by_operation()
+
+
+def live_files(client: Any, paths: list[str]) -> dict[str, bytes]:
+    return {p: client.get_object(Bucket="live", Key=p)["Body"].read() for p in paths}
+
+
+def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
+    changed = {**FILES, "css/f007.css": b".changed { color: red; }\n"}
+    report, operations = deploy(
+        moto_s3, make_artifact(changed, release="r2", created_at="2026-01-02T00:00:00Z")
+    )
+    assert report.outcome == "deployed"
+    assert report.files_uploaded == 2  # the unhashed name and the new hashed one
+    # The artifact's tail, the live manifest, the live record, one span; two files, history, cutover.
+    assert operations == {"GetObject": 4, "PutObject": 4}
+    assert report.s3_requests == report.files_uploaded + 6
+
+
+@pytest.mark.parametrize(
+    ("preverify", "passes"),
+    [(0, 2), (60_000, 1)],  # unhashed files (56 KB) read again, or kept from the first pass
+    ids=["unhashed-too-large-to-keep", "unhashed-kept"],
+)
+def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
+    moto_s3: Any,
+    make_artifact: Callable[..., Packed],
+    monkeypatch: pytest.MonkeyPatch,
+    preverify: int,
+    passes: int,
+) -> None:
+    monkeypatch.setattr(sync, "PREVERIFY_BYTES", preverify)
+    monkeypatch.setattr(upload, "IN_FLIGHT_BYTES", 4096)
+    peak = 0
+    acquire = upload.ByteBudget.acquire
+
+    def watched(self: upload.ByteBudget, size: int) -> None:
+        nonlocal peak
+        acquire(self, size)
+        peak = max(peak, self.used)
+
+    monkeypatch.setattr(upload.ByteBudget, "acquire", watched)
+    report, operations = deploy(moto_s3, make_artifact(FILES, release="r1"))
+    assert report.outcome == "deployed"
+    assert report.files_uploaded == report.files_total == 80
+    assert 0 < peak <= 4096
+    assert live_files(moto_s3, list(FILES)) == FILES
+    # The tail, the (missing) live manifest, then one span per pass: the artifact is 120 KB.
+    assert operations["GetObject"] == 2 + passes
+
+
+def test_the_history_object_holds_the_record_then_the_manifest_one_per_line(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    packed = make_artifact(FILES, release="r1")
+    deploy(moto_s3, packed)
+    key = SETTINGS.history_key("r1", HISTORY_NAME)
+    record, manifest = moto_s3.get_object(Bucket="live", Key=key)["Body"].read().splitlines()
+    assert json.loads(record)["release"] == "r1"
+    assert manifest == moto_s3.get_object(Bucket="live", Key="staticfiles.json")["Body"].read()
+
+
+@pytest.mark.parametrize(
+    ("record", "manifest", "expected"),
+    [
+        (b'{"a": 1}', b'{"paths": {}}', b'{"a": 1}\n{"paths": {}}\n'),
+        (b'{\n  "a": 1\n}\n', b'{"paths":\r\n {}}', b'{"a":1}\n{"paths":{}}\n'),
+    ],
+)
+def test_history_lines_are_the_documents_verbatim_unless_they_span_lines(
+    record: bytes, manifest: bytes, expected: bytes
+) -> None:
+    assert history_body(record, manifest) == expected

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration sam bench clean
+.PHONY: demo test lint unit integration sam compat bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,14 @@ integration: $(VENV)/.installed
 sam: $(VENV)/.installed
 	bash devtools/sam_check.sh
 
+# The unit tests on every supported Python (3.11 is .venv's); not part of `make test`, to keep CI short.
+compat:
+	set -e; for v in 3.12 3.13; do \
+	  py=$$(ls -d "$$(pyenv root)"/versions/$$v*/bin 2>/dev/null | tail -1)/python$$v; \
+	  [ -x "$$py" ] || py=$$(command -v python$$v); \
+	  $$py -m venv .venv-$$v && .venv-$$v/bin/pip install --quiet -e '.[dev]' && \
+	  .venv-$$v/bin/python -m pytest -q -m "not integration"; \
+	done
+
 clean:
-	rm -rf $(VENV) .venv-sam .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-3.12 .venv-3.13 .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

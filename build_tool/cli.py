@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"local manifest storage (default: {DEFAULT_STORAGE})",
     )
     package.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="keep whitenoise's compressed outputs here between builds (restore it with your CI's "
+        "cache step): only files whose bytes changed are compressed again",
+    )
+    package.add_argument(
         "--rollback",
         action="store_true",
         help="mark the artifact as a deliberate return to an older release",
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         chatter(args, f"collecting static files of {args.settings} with {args.storage}")
         collect.setup_django(args.settings, args.project_dir)
-        collect.collect(work / "static", args.storage)
+        stats = collect.collect(work / "static", args.storage, args.cache_dir)
         target = args.output or work / f"{info.release}.zip"
         packed = package.pack(
             work / "static",
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             source_commit=info.source_commit,
             tool=f"build_tool {__version__}",
             storage=args.storage,
+            cache_dir=args.cache_dir,
         )
         if client is None:
             uri = str(target.resolve())
@@ -138,13 +145,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "zip_bytes": packed.size,
         "sha256": packed.sha256,
         "seconds": round(time.monotonic() - started, 2),
+        "compressed": stats.compressed,
+        "compressed_from_cache": stats.reused,
     }
 
 
 def summary(result: dict[str, object]) -> str:
     return (
         f"release {result['release']}: {result['files']} files, {result['bytes']} bytes "
-        f"packed into {result['zip_bytes']} bytes in {result['seconds']} s"
+        f"packed into {result['zip_bytes']} bytes in {result['seconds']} s; "
+        f"{result['compressed']} contents compressed, {result['compressed_from_cache']} from the cache"
     )
 
 

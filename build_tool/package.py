@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from staticsync.contract import (
     ReleaseRecord,
     unsafe_path_reason,
 )
+
+from .cache import DEFLATE, DEFLATE_LEVEL, CompressionCache, CompressionStats, deflate_from
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
@@ -66,15 +69,37 @@ def pack(
     source_commit: str | None,
     tool: str,
     storage: str,
+    cache_dir: Path | None = None,
 ) -> Packed:
+    """Write the artifact; members are deflated on every core, and only once per content when
+    `cache_dir` (the build cache) already holds their streams. The bytes are the same either way."""
     manifest_path = static_root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise PackageError(f"{MANIFEST_NAME} was not written: is {storage} a manifest storage?")
     manifest = manifest_path.read_bytes()
+    files = list(collected_files(static_root))
+    with tempfile.TemporaryDirectory(prefix="build_tool-deflate-") as scratch:
+        cache = CompressionCache(cache_dir or Path(scratch))
+        deflated = [str(full) for relative, full in files if not _stored(relative)]
+        cache.fill(deflated, (DEFLATE,), CompressionStats())
+        with deflate_from(cache):
+            return _pack(files, manifest, out, release, created_at, source_commit, tool, storage)
+
+
+def _pack(
+    files: list[tuple[str, Path]],
+    manifest: bytes,
+    out: Path,
+    release: str,
+    created_at: str,
+    source_commit: str | None,
+    tool: str,
+    storage: str,
+) -> Packed:
     digests: dict[str, str] = {}
     total = 0
     with out.open("wb") as raw, zipfile.ZipFile(raw, "w") as archive:
-        for relative, full in collected_files(static_root):
+        for relative, full in files:
             data = full.read_bytes()
             digests[relative] = hashlib.sha256(data).hexdigest()
             total += len(data)
@@ -108,9 +133,13 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
     info.external_attr = FILE_MODE
     info.create_system = 3
-    stored = posixpath.splitext(name)[1].lower() in STORED_EXTENSIONS
+    stored = _stored(name)
     info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-    archive.writestr(info, data, compresslevel=None if stored else 6)
+    archive.writestr(info, data, compresslevel=None if stored else DEFLATE_LEVEL)
+
+
+def _stored(name: str) -> bool:
+    return posixpath.splitext(name)[1].lower() in STORED_EXTENSIONS
 
 
 def _sha256_file(path: Path) -> str:

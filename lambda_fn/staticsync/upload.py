@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Callable, Collection, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 
 from .archive import Artifact, Span
 from .config import Settings
+from .contract import FILES_DIR
 from .headers import HeaderPolicy
 
 T = TypeVar("T")
@@ -22,8 +23,10 @@ MULTIPART = TransferConfig(
 )
 # Streaming a large plan: spans fetched at once, and bytes read but not yet uploaded. Together they
 # bound the memory a deploy needs, whatever the artifact's size (see docs/scale.md).
-READERS = 4
-IN_FLIGHT_BYTES = 48 * 1024 * 1024
+READERS = 2
+IN_FLIGHT_BYTES = 8 * 1024 * 1024
+# Streamed spans are fetched in pieces of about this size (a plan's spans go up to GROUP_BYTES).
+PIECE_BYTES = 1024 * 1024
 
 
 def put_file(
@@ -86,20 +89,20 @@ def upload_spans(
     budget = ByteBudget(IN_FLIGHT_BYTES)
     stop = threading.Event()
     kept: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
-        pending: list[Future[None]] = []
-        lock = threading.Lock()
+    errors: list[BaseException] = []  # the first PUT failure; futures are not kept (100,000 of them)
 
-        def put(path: str, data: bytes) -> None:
-            try:
-                if not stop.is_set():
-                    put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
-                    on_uploaded(path, len(data))
-            except BaseException:
-                stop.set()
-                raise
-            finally:
-                budget.release(len(data))
+    def put(path: str, data: bytes) -> None:
+        try:
+            if not stop.is_set():
+                put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
+                on_uploaded(path, len(data))
+        except BaseException as error:
+            stop.set()
+            errors.append(error)
+        finally:
+            budget.release(len(data))
+
+    with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
 
         def read(span: Span) -> None:
             for path, data in artifact.read_span(span):
@@ -110,17 +113,30 @@ def upload_spans(
                         kept[path] = data
                     continue
                 budget.acquire(len(data))
-                with lock:
-                    pending.append(puts.submit(put, path, data))
+                puts.submit(put, path, data)
 
         try:
-            run_all(read, spans, READERS)
+            run_all(read, [piece for span in spans for piece in pieces(artifact, span)], READERS)
         except BaseException:
             stop.set()
             raise
-        finally:
-            _results(pending)
+    if errors:
+        raise errors[0]
     return kept
+
+
+def pieces(artifact: Artifact, span: Span, limit: int | None = None) -> list[Span]:
+    """`span` cut at member boundaries into ranges of about `limit` bytes (PIECE_BYTES)."""
+    limit = limit or PIECE_BYTES
+    cuts: list[Span] = []
+    start, paths = span.start, list[str]()
+    for path in span.paths:
+        offset = artifact.infos[FILES_DIR + path].header_offset
+        if paths and offset - start >= limit:
+            cuts.append(Span(start, offset, tuple(paths)))
+            start, paths = offset, []
+        paths.append(path)
+    return [*cuts, Span(start, span.end, tuple(paths))]
 
 
 def read_spans(artifact: Artifact, spans: Sequence[Span], workers: int) -> dict[str, bytes]:
@@ -163,11 +179,3 @@ class ByteBudget:
         with self._ready:
             self.used -= size
             self._ready.notify_all()
-
-
-def _results(futures: Iterable[Future[None]]) -> None:
-    """Wait for every future; raise the first error among them."""
-    errors = [f.exception() for f in list(futures)]
-    for error in errors:
-        if error is not None:
-            raise error

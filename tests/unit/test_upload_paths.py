@@ -80,6 +80,23 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
     assert operations["GetObject"] == 2 + passes
 
 
+def test_streamed_spans_are_cut_into_contiguous_pieces_at_member_boundaries(
+    make_artifact: Callable[..., Packed],
+) -> None:
+    from staticsync.archive import Artifact
+    from staticsync.remote import BytesRange, SparseFile
+
+    packed = make_artifact(FILES, release="r1")
+    artifact = Artifact(SparseFile(BytesRange(packed.path.read_bytes())), SETTINGS, None)
+    [span] = artifact.spans(sorted(artifact.record.files))
+    cut = upload.pieces(artifact, span, limit=1000)  # the zip is about 7 KB
+    assert len(cut) > 3
+    assert [p for piece in cut for p in piece.paths] == list(span.paths)
+    assert (cut[0].start, cut[-1].end) == (span.start, span.end)
+    assert all(a.end == b.start for a, b in zip(cut, cut[1:], strict=False))
+    assert all(dict(artifact.read_span(piece)).keys() == set(piece.paths) for piece in cut)
+
+
 def test_the_history_object_holds_the_record_then_the_manifest_one_per_line(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:

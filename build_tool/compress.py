@@ -1,0 +1,90 @@
+"""whitenoise's compression with a content-addressed cache of its outputs and a process per core.
+
+whitenoise compresses every file on every build, in threads that brotli's GIL serialises: on a real
+project that is most of a collect. `CompressedManifestStaticFilesStorage` here is whitenoise's, with
+the compressor its `create_compressor` factory returns swapped for one that looks each output up by
+the SHA-256 of its input (and the encoder's identity): before whitenoise's own pass, the outputs that
+are missing are made in a process pool and stored. whitenoise's `compress` then runs unchanged on each
+file, so which siblings exist and their bytes are exactly what whitenoise alone would write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from whitenoise.compress import Compressor
+from whitenoise.storage import CompressedManifestStaticFilesStorage as WhitenoiseStorage
+
+from .cache import ENCODERS, CompressionCache, CompressionStats
+
+
+class CachedCompressor(Compressor):
+    """whitenoise's Compressor, reading each compressed output from the cache when it is there."""
+
+    def __init__(self, cache: CompressionCache, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cache = cache
+        self._last = threading.local()
+
+    @property
+    def encodings(self) -> tuple[str, ...]:
+        return tuple(e for e, used in (("br", self.use_brotli), ("gz", self.use_gzip)) if used)
+
+    def compress_brotli(self, data: bytes) -> bytes:
+        return self._cached("br", data)
+
+    def compress_gzip(self, data: bytes) -> bytes:
+        return self._cached("gz", data)
+
+    def _cached(self, encoding: str, data: bytes) -> bytes:
+        digest = self._digest(data)
+        output = self.cache.ready.get((digest, encoding)) or self.cache.get(digest, encoding, data)
+        if output is None:  # not prepared by fill(): make it here, as whitenoise would
+            output = ENCODERS[encoding](data)
+            self.cache.put(digest, encoding, output)
+        return output
+
+    def _digest(self, data: bytes) -> str:
+        # whitenoise passes the same bytes to compress_brotli, then to compress_gzip: hash them once.
+        last = getattr(self._last, "value", None)
+        if last is None or last[0] is not data:
+            last = self._last.value = (data, hashlib.sha256(data).hexdigest())
+        return last[1]
+
+
+class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
+    """whitenoise's storage, same output bytes; STORAGES OPTIONS: `cache_dir` (a folder to keep
+    between builds; default: a temporary one) and `stats` (a CompressionStats to fill in)."""
+
+    def __init__(
+        self, *args: Any, cache_dir: str | None = None, stats: CompressionStats | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.cache_dir = cache_dir
+        self.stats = stats if stats is not None else CompressionStats()
+
+    def create_compressor(self, **kwargs: Any) -> Compressor:
+        return CachedCompressor(self._cache, **kwargs)
+
+    def compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+        with tempfile.TemporaryDirectory(prefix="build_tool-compress-") as scratch:
+            self._cache = CompressionCache(Path(self.cache_dir or scratch))
+            extensions = getattr(settings, "WHITENOISE_SKIP_COMPRESS_EXTENSIONS", None)
+            compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
+            names = sorted(paths)
+            wanted = [self.path(name) for name in names if compressor.should_compress(name)]
+            self._cache.fill(wanted, compressor.encodings, self.stats)
+            # whitenoise's own loop runs compress() in threads: with every output ready they would only
+            # contend for the GIL (tens of thousands of futex calls), so run it in this one.
+            self.compressor = compressor
+            for name in names:
+                if compressor.should_compress(name):
+                    full_path = self.path(name)
+                    for compressed in compressor.compress(full_path):
+                        yield name, compressed[len(full_path) - len(name) :]

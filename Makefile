@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration sam compat bench clean
+.PHONY: demo test lint unit integration sam compat bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ integration: $(VENV)/.installed
 # sam validate --lint and sam build, with the SAM CLI in its own venv (.venv-sam).
 sam: $(VENV)/.installed
 	bash devtools/sam_check.sh
+
+# The benchmark (benchmarks/README.md): its own venv, SeaweedFS behind a 20 ms proxy, every peer.
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.run
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m benchmarks.run --quick
 
 # The unit tests on every supported Python (3.11 is .venv's); not part of `make test`, to keep CI short.
 compat:

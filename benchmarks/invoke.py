@@ -21,16 +21,6 @@ from urllib.parse import quote_plus
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Context:
-    function_name = "static-deploy-bench"
-    memory_limit_in_mb = 1769
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:static-deploy-bench"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
-
-
 def event(bucket: str, key: str) -> dict[str, Any]:
     s3 = {
         "s3SchemaVersion": "1.0",
@@ -67,14 +57,17 @@ def main() -> int:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "static-deploy-bench")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    sys.path.insert(0, str(ROOT / "lambda_fn"))
+    sys.path[:0] = [str(ROOT / "lambda_fn"), str(ROOT)]
+    from devtools.lambda_context import FakeContext
+
+    context = FakeContext(function_name="static-deploy-bench", memory_limit_in_mb=1769)
     started = time.perf_counter()
     app = importlib.import_module("app")
     imported = time.perf_counter()
     cpu_before = cpu_seconds()
     stdout, sys.stdout = sys.stdout, sys.stderr  # the handler's logs and metrics: not our result
     try:
-        [report] = app.lambda_handler(event(args.bucket, args.key), Context())["deploys"]
+        [report] = app.lambda_handler(event(args.bucket, args.key), context)["deploys"]
     finally:
         sys.stdout = stdout
     done = time.perf_counter()

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 from unittest import mock
 
+from devtools.lambda_context import FakeContext
 from devtools.seaweed import S3Server, WebhookConfig, running_seaweed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def release(server: S3Server, app: ModuleType, project: Path, name: str) -> dict
     )
     from staticsync.report import SyncReport
 
-    [report] = app.lambda_handler(event, FakeContext())["deploys"]
+    [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
     app.s3.meta.events.unregister("provide-client-params.s3.PutObject")
     say("sync report: " + str(SyncReport(**report)))
     if len(uploaded) <= 20:
@@ -97,18 +98,6 @@ def show_live(server: S3Server, report: dict[str, Any]) -> None:
         head = client.head_object(Bucket="live", Key=key)
         encoding = head.get("ContentEncoding", "-")
         say(f"  {key}: {head['ContentType']} | {head['CacheControl']} | encoding {encoding}")
-
-
-class FakeContext:
-    """The bits of LambdaContext the handler reads."""
-
-    function_name = "static-deploy-demo"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:static-deploy-demo"
-    aws_request_id = "demo"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 900_000
 
 
 def say(message: str) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from build_tool.package import Packed
+from devtools.lambda_context import FakeContext
 from tests.artifacts import build, collected_tree
+
+__all__ = ["FakeContext", "load_event"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -21,20 +23,6 @@ EVENTS = ROOT / "events"
 def load_event(name: str) -> dict[str, Any]:
     """One of the sample events in the top-level events/ folder (also used by `sam local invoke`)."""
     return json.loads((EVENTS / name).read_text())
-
-
-@dataclass
-class FakeContext:
-    """The parts of LambdaContext that Powertools and the handler read."""
-
-    function_name: str = "static-deploy"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:static-deploy"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    seconds_left: float = 900.0
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int(self.seconds_left * 1000)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .contract import ReleaseRecord
+from .contract import ReleaseRecord, parse_manifest
 from .errors import ArtifactRejected
 
 
@@ -95,6 +95,4 @@ def missing_from_live(plan: Plan, manifest: dict[str, str]) -> list[str]:
 
 
 def _hashed_values(manifest_bytes: bytes, record: ReleaseRecord) -> set[str]:
-    from .contract import parse_manifest
-
     return {v for k, v in parse_manifest(manifest_bytes).items() if v != k and v in record.files}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from .contract import META_TAIL_BYTES
@@ -120,11 +119,9 @@ class SparseFile(io.RawIOBase):
         with self._lock:
             self._fragments.pop(start, None)
 
-    def forget_all_but(self, keep: Iterable[int]) -> None:
-        kept = set(keep)
+    def forget_all(self) -> None:
         with self._lock:
-            for start in [s for s in self._fragments if s not in kept]:
-                del self._fragments[start]
+            self._fragments.clear()
 
     def _slice(self, start: int, end: int) -> bytes:
         with self._lock:

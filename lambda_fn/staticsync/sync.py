@@ -127,7 +127,7 @@ def _deploy(
             "the artifact has no release-sha256 metadata: stage it with build_tool",
         )
     artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
-    artifact.file.forget_all_but(())  # the tail is parsed; members are read by their own spans
+    artifact.file.forget_all()  # the tail is parsed; members are read by their own spans
     record = artifact.record
     report.release, report.files_total = record.release, record.file_count
     live = read_live(client, settings)
@@ -142,9 +142,10 @@ def _deploy(
     missing = missing_from_live(plan, artifact.manifest)
     if missing:
         raise LiveStateError(f"{len(missing)} files the manifest needs are not live, e.g. {missing[0]}")
-    _upload(client, settings, artifact, plan, report, remaining_seconds)
+    policy = HeaderPolicy.for_release(settings, artifact.record.files, artifact.manifest)
+    _upload(client, settings, artifact, plan, policy, report, remaining_seconds)
     _check_time(remaining_seconds, "the cutover")
-    _cut_over(client, settings, artifact, plan, report)
+    _cut_over(client, settings, artifact, plan, policy, report)
 
 
 def _upload(
@@ -152,6 +153,7 @@ def _upload(
     settings: Settings,
     artifact: Artifact,
     plan: Plan,
+    policy: HeaderPolicy,
     report: SyncReport,
     remaining_seconds: Callable[[], float],
 ) -> None:
@@ -163,7 +165,6 @@ def _upload(
     pass uploads the hashed names and checks the others (keeping them if they fit in memory), and
     only if they did not fit, a second pass uploads them.
     """
-    policy = HeaderPolicy.for_release(settings, artifact.record.files, artifact.manifest)
     hashed, mutable = _split(plan.uploads, policy)
     uploaded = _counter(report)
     _check_time(remaining_seconds, "uploading")
@@ -192,8 +193,9 @@ def _keep_history(
     write_history(client, settings, artifact.record.release, artifact.release_bytes, artifact.manifest_bytes)
 
 
-def _cut_over(client: Any, settings: Settings, artifact: Artifact, plan: Plan, report: SyncReport) -> None:
-    policy = HeaderPolicy.for_release(settings, artifact.record.files, artifact.manifest)
+def _cut_over(
+    client: Any, settings: Settings, artifact: Artifact, plan: Plan, policy: HeaderPolicy, report: SyncReport
+) -> None:
     release, manifest = artifact.record.release, artifact.manifest_bytes
     try:
         cut_over(client, settings, manifest, release, plan.live_etag, policy.manifest_headers())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -70,6 +71,7 @@ def pack(
     tool: str,
     storage: str,
     cache_dir: Path | None = None,
+    ancestry: tuple[str, ...] = (),
 ) -> Packed:
     """Write the artifact; members are deflated on every core, and only once per content when
     `cache_dir` (the build cache) already holds their streams. The bytes are the same either way."""
@@ -83,19 +85,21 @@ def pack(
         deflated = [str(full) for relative, full in files if not _stored(relative)]
         cache.fill(deflated, (DEFLATE,), CompressionStats())
         with deflate_from(cache):
-            return _pack(files, manifest, out, release, created_at, source_commit, tool, storage)
+            record = ReleaseRecord(
+                release=release,
+                created_at=created_at,
+                files={},
+                manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+                source_commit=source_commit,
+                tool=tool,
+                storage=storage,
+                ancestry=ancestry,
+            )
+            return _pack(files, manifest, out, record)
 
 
-def _pack(
-    files: list[tuple[str, Path]],
-    manifest: bytes,
-    out: Path,
-    release: str,
-    created_at: str,
-    source_commit: str | None,
-    tool: str,
-    storage: str,
-) -> Packed:
+def _pack(files: list[tuple[str, Path]], manifest: bytes, out: Path, identity: ReleaseRecord) -> Packed:
+    """Write the zip; `identity` is the release record but for its files, which are added here."""
     digests: dict[str, str] = {}
     total = 0
     with out.open("wb") as raw, zipfile.ZipFile(raw, "w") as archive:
@@ -105,15 +109,7 @@ def _pack(
             total += len(data)
             _write(archive, FILES_DIR + relative, data)
         tail_start = raw.tell()
-        record = ReleaseRecord(
-            release=release,
-            created_at=created_at,
-            files=digests,
-            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-            source_commit=source_commit,
-            tool=tool,
-            storage=storage,
-        )
+        record = dataclasses.replace(identity, files=digests)
         release_bytes = record.to_json(total)
         _write(archive, MANIFEST_NAME, manifest)
         _write(archive, RELEASE_NAME, release_bytes)

@@ -29,6 +29,8 @@ def build(
     out: Path,
     release: str = "r1",
     created_at: str = "2026-01-01T00:00:00Z",
+    source_commit: str | None = None,
+    ancestry: tuple[str, ...] = (),
 ) -> Packed:
     """Pack `tree` (paths relative to STATIC_ROOT, manifest included) into the zip at `out`."""
     with tempfile.TemporaryDirectory() as root:
@@ -41,7 +43,8 @@ def build(
             out,
             release=release,
             created_at=created_at,
-            source_commit=None,
+            source_commit=source_commit,
+            ancestry=ancestry,
             tool="tests",
             storage="django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
         )

@@ -7,6 +7,7 @@ Each version shares some files with every other (unchanged between releases) and
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,13 +46,29 @@ def collected(files: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def created_at(version: int) -> str:
-    """Later versions are built later: one minute apart."""
+    """Later versions are built later, one minute apart (the order comes from their ancestry)."""
     return format_timestamp(EPOCH + timedelta(minutes=version))
 
 
-def build_version(folder: Path, version: int, pages: int = 3, release: str | None = None) -> Packed:
+def commit(version: int) -> str:
+    """Version n is commit n of one branch: its ancestry is every earlier version's commit."""
+    return hashlib.sha1(f"version {version}".encode()).hexdigest()
+
+
+def build_version(
+    folder: Path,
+    version: int,
+    pages: int = 3,
+    release: str | None = None,
+    shallow: bool = False,
+    ancestry: tuple[str, ...] = (),
+) -> Packed:
+    """`shallow`: built from a one-commit clone, which knows no ancestry; `ancestry`: older commits
+    before version 1's."""
     release = release or f"v{version}"
-    return build(collected(site(version, pages)), folder / f"{release}.zip", release, created_at(version))
+    ancestry = () if shallow else (*(commit(v) for v in range(version - 1, 0, -1)), *ancestry)
+    tree = collected(site(version, pages))
+    return build(tree, folder / f"{release}.zip", release, created_at(version), commit(version), ancestry)
 
 
 def stage_version(client: Any, folder: Path, version: int, pages: int = 3) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import posixpath
@@ -24,9 +25,12 @@ MANIFEST_VERSIONS = frozenset({"1.0", "1.1"})
 META_SHA256 = "sha256"
 META_RELEASE_SHA256 = "release-sha256"
 META_TAIL_BYTES = "tail-bytes"
-META_ROLLBACK = "rollback"
-# Metadata on the live staticfiles.json naming the release it belongs to.
+# Metadata on the live staticfiles.json naming the release it belongs to (its other metadata, the
+# release's place in the order, is staticsync.order.Position).
 META_RELEASE = "release"
+# At most this many first-parent commits are recorded in `ancestry` (a cheap proof of "older").
+MAX_ANCESTRY = 64
+COMMIT_HEX = re.compile(r"[0-9a-f]{7,64}")
 
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -53,6 +57,9 @@ class ReleaseRecord:
     source_commit: str | None = None
     tool: str = ""
     storage: str = ""
+    # The first-parent chain of source_commit, newest first, itself excluded (empty without git or
+    # in a shallow clone): a release whose commit is in the live release's ancestry is older.
+    ancestry: tuple[str, ...] = ()
 
     @property
     def file_count(self) -> int:
@@ -75,6 +82,8 @@ class ReleaseRecord:
             "total_bytes": total_bytes,
             "files": dict(sorted(self.files.items())),
         }
+        if self.ancestry:
+            document["ancestry"] = list(self.ancestry)
         return dumps(document)
 
 
@@ -115,6 +124,15 @@ def parse_release(data: bytes) -> ReleaseRecord:
         raise ArtifactRejected("bad_release_record", "file_count does not match files")
     manifest_sha256 = _string(document, "manifest_sha256")
     commit = document.get("source_commit")
+    ancestry = document.get("ancestry", [])
+    if (
+        not isinstance(ancestry, list)
+        or len(ancestry) > MAX_ANCESTRY
+        or not all(isinstance(c, str) and COMMIT_HEX.fullmatch(c) for c in ancestry)
+    ):
+        raise ArtifactRejected(
+            "bad_release_record", f"ancestry must list at most {MAX_ANCESTRY} hex commit ids"
+        )
     return ReleaseRecord(
         release=release,
         created_at=created_at,
@@ -123,6 +141,7 @@ def parse_release(data: bytes) -> ReleaseRecord:
         source_commit=commit if isinstance(commit, str) else None,
         tool=str(document.get("tool", "")),
         storage=str(document.get("storage", "")),
+        ancestry=tuple(ancestry),
     )
 
 
@@ -174,9 +193,11 @@ def unsafe_path_reason(path: str) -> str | None:
         return "backslash in path"
     if path.startswith("/"):
         return "absolute path"
-    if re.match(r"[A-Za-z]:", path):
+    # Checked on the member name and on the path under static/ (the live key): `static/C:/x.css`.
+    if any(re.match(r"[A-Za-z]:", p) for p in (path, path.removeprefix(FILES_DIR))):
         return "drive letter"
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+    # C0, DEL and C1 (U+0080-U+009F): invisible in logs and consoles, and unsafe in many tools.
+    if any(ord(c) < 32 or 127 <= ord(c) <= 159 for c in path):
         return "control character in path"
     if any(part in ("", ".", "..") for part in path.split("/")):
         return "empty, '.' or '..' segment"
@@ -200,3 +221,46 @@ def _string(document: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise ArtifactRejected("bad_release_record", f"release.json needs a string {key!r}")
     return value
+
+
+# A name with the shape Django's manifest storages give a file (`app.0123456789ab.css`, and its
+# `.gz`/`.br` siblings): such a name is content-addressed wherever it came from, so it is never
+# overwritten with other bytes, whichever release's manifest lists it (docs/artifact.md).
+HASHED_SHAPE = re.compile(r"\.[0-9a-f]{12}(?:\.[^./]+)*$")
+
+
+def looks_hashed(path: str) -> bool:
+    return HASHED_SHAPE.search(posixpath.basename(path)) is not None
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    """One release as a deploy sees it: its record, its manifest and its content-addressed names,
+    each parsed or computed once."""
+
+    record: ReleaseRecord
+    manifest_bytes: bytes = field(repr=False)
+    manifest: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def of(cls, record: ReleaseRecord, manifest_bytes: bytes) -> ReleaseView:
+        return cls(record, manifest_bytes, parse_manifest(manifest_bytes))
+
+    @property
+    def release(self) -> str:
+        return self.record.release
+
+    @functools.cached_property
+    def hashed(self) -> frozenset[str]:
+        """The manifest's hashed names (values that differ from their key)."""
+        return frozenset(value for name, value in self.manifest.items() if value != name)
+
+    @functools.cached_property
+    def sources(self) -> dict[str, tuple[str, ...]]:
+        return hashed_sources(self.manifest)
+
+    def content_addressed(self, path: str) -> bool:
+        """True for a hashed name, its compressed siblings, and any name of that shape."""
+        base, extension = posixpath.splitext(path)
+        original = base if extension in (".gz", ".br") else path
+        return original in self.hashed or looks_hashed(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -17,7 +18,8 @@ from .contract import (
     parse_release,
 )
 from .errors import ArtifactRejected, LiveChanged, LiveStateError
-from .plan import LiveState
+from .order import Position
+from .plan import Cutover, LiveState
 
 # Under HISTORY_PREFIX/<release>/: the release record and manifest (docs/artifact.md, "The live bucket").
 HISTORY_NAME = "history.jsonl"
@@ -28,8 +30,13 @@ CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "
 
 
 def read_live(client: Any, settings: Settings) -> LiveState:
-    """The live manifest with its ETag, and the live release's record when there is one."""
-    found = _get(client, settings.live_bucket, settings.live_key(MANIFEST_NAME))
+    """The live manifest with its ETag and place in the order, and the live release's record.
+
+    A manifest that names a release whose record is missing, unreadable or of another manifest is
+    an error, never a reason to skip a check: every decision about order and content needs it.
+    """
+    key = settings.live_key(MANIFEST_NAME)
+    found = get_object(client, settings.live_bucket, key)
     if found is None:
         return LiveState()
     body, etag, metadata = found
@@ -37,12 +44,17 @@ def read_live(client: Any, settings: Settings) -> LiveState:
         manifest = parse_manifest(body)
     except ArtifactRejected as error:
         raise LiveStateError(
-            f"the live s3://{settings.live_bucket}/{settings.live_key(MANIFEST_NAME)} is unreadable "
-            f"({error}); fix or remove it before deploying"
+            f"the live s3://{settings.live_bucket}/{key} is unreadable ({error}); fix or remove it "
+            "before deploying"
         ) from None
     release = metadata.get(META_RELEASE)
-    record = _read_record(client, settings, release) if release else None
-    return LiveState(body, etag, release, record, manifest)
+    record = read_record(client, settings, release) if release else None
+    if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
+        raise LiveStateError(
+            f"the live {key} is not the one release {release} built (was it overwritten by hand?); "
+            f"run `python -m staticsync.check --repair` or redeploy {release} with a rollback request"
+        )
+    return LiveState(body, etag, release, record, manifest, Position.from_metadata(metadata))
 
 
 def write_history(
@@ -62,7 +74,7 @@ def write_history(
     except ClientError as error:
         if _code(error) not in CONDITION_FAILED:
             raise
-        existing = _get(client, settings.live_bucket, key)
+        existing = get_object(client, settings.live_bucket, key)
         if existing is None or existing[0] != body:
             raise ArtifactRejected(
                 "release_id_reused",
@@ -87,18 +99,17 @@ def _one_line(document: bytes) -> bytes:
 
 
 def cut_over(
-    client: Any, settings: Settings, manifest: bytes, release: str, etag: str | None, headers: dict
-) -> None:
-    """Write staticfiles.json only if the live one is still the one we planned against."""
-    condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+    client: Any, settings: Settings, release: str, manifest: bytes, cutover: Cutover, headers: dict
+) -> str:
+    """Write staticfiles.json only if the live one is still the one we planned against; its ETag."""
     try:
-        client.put_object(
+        response = client.put_object(
             Bucket=settings.live_bucket,
             Key=settings.live_key(MANIFEST_NAME),
             Body=manifest,
-            Metadata={META_RELEASE: release},
+            Metadata=cutover.position.metadata(release),
             **headers,
-            **condition,
+            **cutover.condition(),
         )
     except ClientError as error:
         if _code(error) in CONDITION_FAILED:
@@ -107,19 +118,29 @@ def cut_over(
                 "uploading; not overwriting it (a retry re-plans against the new live release)"
             ) from None
         raise
+    return str(response.get("ETag", ""))
 
 
-def _read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord | None:
-    found = _get(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME))
+def read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord:
+    """The kept record of `release`; LiveStateError (with how to repair) when it is gone or damaged."""
+    key = settings.history_key(release, HISTORY_NAME)
+    found = get_object(client, settings.live_bucket, key)
     if found is None:
-        return None
+        raise LiveStateError(
+            f"the live release {release} has no record at {key}, so no deploy can be judged against "
+            f"it: restore it with `python -m staticsync.check --repair`, or re-stage {release}'s "
+            "artifact and send a rollback request for it"
+        )
     try:
         return parse_release(found[0].split(b"\n", 1)[0])
     except ArtifactRejected as error:
-        raise LiveStateError(f"the live release {release}'s record is unreadable: {error}") from None
+        raise LiveStateError(
+            f"the live release {release}'s record at {key} is unreadable ({error}): restore it with "
+            "`python -m staticsync.check --repair`"
+        ) from None
 
 
-def _get(client: Any, bucket: str, key: str) -> tuple[bytes, str, dict[str, str]] | None:
+def get_object(client: Any, bucket: str, key: str) -> tuple[bytes, str, dict[str, str]] | None:
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:

@@ -10,11 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 
 from .archive import Artifact, Span
 from .config import Settings
 from .contract import FILES_DIR
+from .errors import ArtifactRejected
 from .headers import HeaderPolicy
+from .live import CONDITION_FAILED, MISSING
 
 T = TypeVar("T")
 MULTIPART_BYTES = 64 * 1024 * 1024
@@ -30,23 +33,68 @@ PIECE_BYTES = 1024 * 1024
 
 
 def put_file(
-    client: Any, settings: Settings, path: str, data: bytes, digest: str, headers: dict[str, str]
+    client: Any,
+    settings: Settings,
+    path: str,
+    data: bytes,
+    digest: str,
+    headers: dict[str, str],
+    *,
+    only_new: bool = False,
 ) -> None:
-    """One object, with our SHA-256 as its checksum (S3 rejects a corrupted body) and metadata."""
+    """One object, with our SHA-256 as its checksum (S3 rejects a corrupted body) and metadata.
+
+    `only_new` is for content-addressed names: written only where absent (`IfNoneMatch: *`); one
+    that exists must already hold these bytes (a retry, a release going back and forth), and one
+    that holds others is refused, never overwritten.
+    """
     key = settings.live_key(path)
     metadata = {"sha256": digest}
+    if only_new and (len(data) >= MULTIPART_BYTES and _holds(client, settings, path, digest)):
+        return  # multipart uploads take no condition here: look first
     if len(data) < MULTIPART_BYTES:
-        client.put_object(
-            Bucket=settings.live_bucket,
-            Key=key,
-            Body=data,
-            ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
-            Metadata=metadata,
-            **headers,
-        )
+        condition = {"IfNoneMatch": "*"} if only_new else {}
+        try:
+            client.put_object(
+                Bucket=settings.live_bucket,
+                Key=key,
+                Body=data,
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
+                Metadata=metadata,
+                **headers,
+                **condition,
+            )
+        except ClientError as error:
+            if not (only_new and _code(error) in CONDITION_FAILED and _holds(client, settings, path, digest)):
+                raise
         return
     extra = {**headers, "Metadata": metadata, "ChecksumAlgorithm": "SHA256"}
     client.upload_fileobj(io.BytesIO(data), settings.live_bucket, key, ExtraArgs=extra, Config=MULTIPART)
+
+
+def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
+    """Whether the live `path` exists with `digest`; refuses a content-addressed name with other bytes."""
+    try:
+        head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(path))
+    except ClientError as error:
+        if _code(error) in MISSING:
+            return False
+        raise
+    found = head.get("Metadata", {}).get("sha256")
+    if found is None:
+        return False  # written by something else (collectstatic): same name, rewrite it with ours
+    if found != digest:
+        raise ArtifactRejected(
+            "immutable_name_conflict",
+            f"{path} is content-addressed and the live bucket holds other bytes under it "
+            f"(sha256 {found}); it is never overwritten",
+            path,
+        )
+    return True
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def put_files(
@@ -57,12 +105,15 @@ def put_files(
     paths: Sequence[str],
     policy: HeaderPolicy,
     on_uploaded: Callable[[str, int], None],
+    *,
+    only_new: bool = False,
 ) -> None:
     """Upload `paths`, already read and checked into `files`, one PUT each in parallel."""
 
     def put(path: str) -> None:
         data = files[path]
-        put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
+        digest = artifact.record.files[path]
+        put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
         on_uploaded(path, len(data))
 
     run_all(put, paths, settings.upload_concurrency)
@@ -78,6 +129,7 @@ def upload_spans(
     *,
     only: Collection[str] | None = None,
     keep_others: bool = False,
+    only_new: bool = False,
 ) -> dict[str, bytes]:
     """Stream the files of `spans` to S3: a few readers fetch and check spans, many workers PUT files.
 
@@ -94,7 +146,8 @@ def upload_spans(
     def put(path: str, data: bytes) -> None:
         try:
             if not stop.is_set():
-                put_file(client, settings, path, data, artifact.record.files[path], policy.headers(path))
+                digest = artifact.record.files[path]
+                put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
                 on_uploaded(path, len(data))
         except BaseException as error:
             stop.set()

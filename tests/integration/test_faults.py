@@ -33,6 +33,7 @@ from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import read_packed, stage_artifact
 from tests.faults import KINDS, Faults
+from tests.rollbacks import run_request, stage_request
 from tests.sites import build_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +61,9 @@ def live_release(client: Any, settings: Settings) -> str | None:
 
 
 def run(client: Any, settings: Settings, key: str) -> SyncReport:
+    """What the handler does with the staged object at `key`: a .zip deploys, a .json is a rollback."""
+    if key.endswith(".json"):
+        return run_request(client, settings, key)
     return deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
 
 
@@ -171,7 +175,7 @@ def package_example(project: Path, out: Path, release: str, epoch: int) -> Packe
 
 @pytest.fixture(scope="module")
 def example(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The example project (ex1), and ex2 with one stylesheet edited, staged; ex1 also as a rollback."""
+    """The example project (ex1), and ex2 with one stylesheet edited, staged."""
     work = tmp_path_factory.mktemp("example")
     project = work / "example"
     shutil.copytree(ROOT / "example", project, ignore=shutil.ignore_patterns("staticfiles", "__pycache__"))
@@ -183,8 +187,7 @@ def example(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> di
     keys = {"ex1": "staging/faults/ex1.zip", "ex2": "staging/faults/ex2.zip"}
     stage(client, ex1, "artifacts", keys["ex1"])
     stage(client, ex2, "artifacts", keys["ex2"])
-    stage(client, ex1, "artifacts", "staging/faults/ex1-rollback.zip", rollback=True)
-    return keys | {"ex1-rollback": "staging/faults/ex1-rollback.zip"}
+    return keys
 
 
 @pytest.mark.parametrize("old", [None, "v1"], ids=["first deploy", "upgrade"])
@@ -212,23 +215,36 @@ def test_a_crash_amid_parallel_uploads_of_the_example_project_leaves_the_site_wh
     assert broken == [], "\n".join(broken)
 
 
-def test_a_crash_at_sampled_requests_of_an_example_upgrade_leaves_the_site_whole(
+def test_a_crash_at_sampled_requests_of_an_example_rollback_request_leaves_the_site_whole(
     s3_server: S3Server, example: dict[str, str]
 ) -> None:
-    # One live prefix: each round rolls back to ex1 (a few files), crashes ex2, then reruns it.
-    # Every file of the release is checked after the last rerun (812 HEADs), the rest after each.
-    scenario = Scenario(example["ex1-rollback"], example["ex2"], "ex1", "ex2", concurrency=32)
-    prefix = "crash/example-upgrade/"
+    # One live prefix with ex1 then ex2 deployed: each round goes back to ex1 by one request (a few
+    # files), then forward to ex2 by another, crashing that one at request k, then replays it. Every
+    # file of the release is checked after the last replay (812 HEADs), the rest after each.
+    prefix = "crash/example-rollback/"
     settings = Settings(live_bucket="live", live_prefix=prefix)
-    run(new_client(s3_server), settings, example["ex1"])
-    total = requests_of(s3_server, scenario, prefix)
-    cases = crashes(sorted({1, total // 2, total - 1, total}))
+    client = new_client(s3_server)
+    for key in (example["ex1"], example["ex2"]):
+        run(client, settings, key)
+
+    def round_trip(name: str) -> Scenario:
+        back = stage_request(client, f"{name}-back", "ex1", "ex2", example["ex1"], "staging/faults/")
+        forth = stage_request(client, f"{name}-forth", "ex2", "ex1", example["ex2"], "staging/faults/")
+        return Scenario(back, forth, "ex1", "ex2", concurrency=32)
+
+    total = requests_of(s3_server, round_trip("count"), prefix)
+    cases = crashes(sorted({1, 2, total // 2, total - 1, total}))
 
     broken = [
         line
         for number, after in cases
         for line in crash_then_rerun(
-            s3_server, scenario, number, after, prefix, everything=(number, after) == cases[-1]
+            s3_server,
+            round_trip(f"{number}-{int(after)}"),
+            number,
+            after,
+            prefix,
+            everything=(number, after) == cases[-1],
         )
     ]
 
@@ -271,19 +287,20 @@ def test_without_retries_the_same_fault_fails_the_deploy_before_the_cutover(
     assert whole(clean, settings) == []
 
 
-def test_an_older_artifact_is_refused_as_stale_unless_staged_as_a_rollback(
-    s3_server: S3Server, small: dict[str, str], tmp_path: Path
+def test_a_release_that_was_live_is_refused_unless_a_rollback_request_names_it(
+    s3_server: S3Server, small: dict[str, str]
 ) -> None:
     settings = Settings(live_bucket="live", live_prefix="rollback/")
     client = s3_server.client()
+    run(client, settings, small["v1"])
     run(client, settings, small["v2"])
-    stage(client, build_version(tmp_path, 1), "artifacts", "staging/faults/v1-rollback.zip", rollback=True)
+    request = stage_request(client, "faults-back", "v1", "v2", small["v1"], "staging/faults/")
 
-    stale = run(client, settings, small["v1"])
-    rolled_back = run(client, settings, "staging/faults/v1-rollback.zip")
+    refused = run(client, settings, small["v1"])
+    rolled_back = run(client, settings, request)
 
-    assert (stale.outcome, stale.reason) == ("rejected", "stale_artifact")
-    assert "--rollback" in (stale.detail or "")
+    assert (refused.outcome, refused.reason) == ("rejected", "rollback_required")
+    assert "build_tool rollback v1" in (refused.detail or "")
     assert rolled_back.outcome == "deployed"
     assert live_release(client, settings) == "v1"
     assert whole(client, settings, everything=True) == []
@@ -293,7 +310,7 @@ def test_an_older_artifact_is_refused_as_stale_unless_staged_as_a_rollback(
     ("seconds_left", "stopped_before"),
     [
         ([5.0], "uploading"),
-        ([900.0, 5.0], "uploading unhashed files"),
+        ([900.0, 5.0], "writing the release record"),
         ([900.0, 900.0, 5.0], "the cutover"),
     ],
 )

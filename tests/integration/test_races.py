@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from build_tool.upload import stage
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
@@ -21,6 +20,8 @@ from staticsync.errors import LiveChanged
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
+from tests.artifacts import stage_artifact
+from tests.rollbacks import run_request, stage_request
 from tests.sites import build_version, stage_version
 
 RACERS = [2, 3, 4, 5]
@@ -169,7 +170,7 @@ def test_two_deliveries_of_one_artifact_at_once_make_it_live_once_and_neither_fa
     assert check_live(client, settings) == []
 
 
-def test_a_late_delivery_of_an_older_artifact_is_refused_as_stale_and_the_live_release_stays(
+def test_a_late_delivery_of_an_artifact_that_was_live_before_is_refused_and_the_live_release_stays(
     s3_server: S3Server, versions: dict[int, str]
 ) -> None:
     settings = Settings(live_bucket="live", live_prefix="duplicate/late/")
@@ -179,30 +180,75 @@ def test_a_late_delivery_of_an_older_artifact_is_refused_as_stale_and_the_live_r
 
     late = deploy(client, settings, "artifacts", versions[4], SyncReport("late"), RequestMeter())
 
-    assert (late.outcome, late.reason) == ("rejected", "stale_artifact")
-    assert "before the live release v5" in (late.detail or "")
+    assert (late.outcome, late.reason) == ("rejected", "rollback_required")
+    assert "was live before v5" in (late.detail or "")
     assert "PutObject" not in late.requests_by_operation
     assert live_release(client, settings) == "v5"
     assert check_live(client, settings) == []
 
 
-def test_an_artifact_once_refused_as_stale_deploys_when_the_live_site_rolls_back_before_it(
+def test_order_comes_from_history_not_from_the_build_clock(
     s3_server: S3Server, versions: dict[int, str], tmp_path: Path
 ) -> None:
-    """Staleness is judged against what is live now, so a stale verdict is never final."""
-    settings = Settings(live_bucket="live", live_prefix="duplicate/stale-then-newer/")
+    """v5, built before v6 and never deployed, is refused when its commit is in the ancestry of the
+    live v6; when v6 came from a shallow clone (no ancestry) nothing proves v5 older, so it goes
+    forward. The build's clock decides nothing either way; a replay of v6 after that is a rollback."""
     client = new_client(s3_server)
-    deploy(client, settings, "artifacts", versions[2], SyncReport("v2"), RequestMeter())
-    deploy(client, settings, "artifacts", versions[6], SyncReport("v6"), RequestMeter())
-    stale = deploy(client, settings, "artifacts", versions[5], SyncReport("v5"), RequestMeter())
-    packed = build_version(tmp_path, 2)
-    stage(client, packed, "artifacts", "staging/races/v2-rollback.zip", rollback=True)
-    deploy(client, settings, "artifacts", "staging/races/v2-rollback.zip", SyncReport("back"), RequestMeter())
+    full = Settings(live_bucket="live", live_prefix="duplicate/clock-full/")
+    deploy(client, full, "artifacts", versions[6], SyncReport("v6"), RequestMeter())
+    shallow = Settings(live_bucket="live", live_prefix="duplicate/clock-shallow/")
+    v6s = stage_artifact(client, build_version(tmp_path, 6, release="v6s", shallow=True), prefix="staging/s/")
+    deploy(client, shallow, "artifacts", v6s, SyncReport("v6s"), RequestMeter())
 
-    again = deploy(client, settings, "artifacts", versions[5], SyncReport("v5 again"), RequestMeter())
+    ancestor = deploy(client, full, "artifacts", versions[5], SyncReport("v5"), RequestMeter())
+    unordered = deploy(client, shallow, "artifacts", versions[5], SyncReport("v5"), RequestMeter())
+    replayed = deploy(client, shallow, "artifacts", v6s, SyncReport("v6s"), RequestMeter())
 
-    assert (stale.reason, again.outcome) == ("stale_artifact", "deployed")
-    assert live_release(client, settings) == "v5"
+    assert (ancestor.outcome, ancestor.reason) == ("rejected", "stale_artifact")
+    assert live_release(client, full) == "v6"
+    assert unordered.outcome == "deployed"
+    assert (replayed.outcome, replayed.reason) == ("rejected", "rollback_required")
+    assert live_release(client, shallow) == "v5"
+
+
+def test_a_rollback_request_runs_once_and_its_replay_after_a_newer_release_is_a_no_op(
+    s3_server: S3Server, versions: dict[int, str]
+) -> None:
+    settings = Settings(live_bucket="live", live_prefix="duplicate/rollback-once/")
+    client = new_client(s3_server)
+    for version in (2, 3):
+        deploy(client, settings, "artifacts", versions[version], SyncReport("v"), RequestMeter())
+    request = stage_request(client, "back-to-v2", "v2", "v3", versions[2], prefix="staging/races/")
+
+    first = run_request(client, settings, request)
+    replay_at_once = run_request(client, settings, request)
+    deploy(client, settings, "artifacts", versions[4], SyncReport("v4"), RequestMeter())
+    replay_later = run_request(client, settings, request)
+
+    assert first.outcome == "deployed" and first.live_release_before == "v3"
+    assert (replay_at_once.outcome, replay_at_once.reason) == ("unchanged", "replayed")
+    assert (replay_later.outcome, replay_later.reason) == ("rejected", "rollback_conflict")
+    assert live_release(client, settings) == "v4"
+    assert check_live(client, settings, everything=True) == []
+
+
+def test_a_rollback_request_replayed_after_the_site_came_back_to_the_release_it_replaced_is_a_no_op(
+    s3_server: S3Server, versions: dict[int, str]
+) -> None:
+    """v3 -> (request A) v2 -> (request B) v3: A names v3 as replaced again, yet it already ran."""
+    settings = Settings(live_bucket="live", live_prefix="duplicate/rollback-cas/")
+    client = new_client(s3_server)
+    for version in (2, 3):
+        deploy(client, settings, "artifacts", versions[version], SyncReport("v"), RequestMeter())
+    a = stage_request(client, "a", "v2", "v3", versions[2], prefix="staging/races/cas-")
+    b = stage_request(client, "b", "v3", "v2", versions[3], prefix="staging/races/cas-")
+
+    outcomes = [run_request(client, settings, key).outcome for key in (a, b)]
+    replay = run_request(client, settings, a)
+
+    assert outcomes == ["deployed", "deployed"]
+    assert (replay.outcome, replay.reason) == ("unchanged", "replayed")
+    assert live_release(client, settings) == "v3"
 
 
 def test_an_empty_artifact_is_rejected_not_raised(s3_server: S3Server) -> None:

@@ -8,31 +8,35 @@ import hashlib
 import importlib
 import io
 import json
+import os
 import sys
 import unicodedata
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 from unittest import mock
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
+from staticsync.archive import Artifact, check_key_length
 from staticsync.check import check_live
 from staticsync.config import Settings
 from staticsync.contract import (
     FILES_DIR,
     MANIFEST_NAME,
     META_RELEASE_SHA256,
-    META_ROLLBACK,
     META_TAIL_BYTES,
     RELEASE_NAME,
     dumps,
+    unsafe_path_reason,
 )
+from staticsync.errors import ArtifactGone, ArtifactRejected, TransientReadError
 from staticsync.meter import RequestMeter
+from staticsync.remote import S3Range, SparseFile
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
@@ -40,11 +44,14 @@ from tests.conftest import load_event
 from tests.sites import build_version, collected, created_at, site
 
 KEY = "staging/hostile.zip"
+META_ROLLBACK = "rollback"  # the staged object's flag of old, which rollback requests replaced
 GiB = 1024**3
 V2 = collected(site(2))
 APP = json.loads(V2[MANIFEST_NAME])["paths"]["js/app.js"]  # a file v2 has and v1 lacks: uploaded
 FORGED = APP.replace(APP.split(".")[-2], "0123456789ab")  # the same file under a made-up hash
+V1_APP = json.loads(collected(site(1))[MANIFEST_NAME])["paths"]["js/app.js"]  # live, immutable
 FIRST = FILES_DIR + min(path for path in V2 if path != MANIFEST_NAME)
+LONG = FILES_DIR + "é" * 511 + ".css"  # 515 characters, 1,026 bytes of UTF-8 under static/
 
 
 @dataclass
@@ -57,7 +64,6 @@ class Draft:
     extra: list[tuple[zipfile.ZipInfo | str, bytes]] = field(default_factory=list)
     skip: set[str] = field(default_factory=set)
     release_sha256: str | None = None  # None: the real one's
-    rollback: bool = False
 
     @classmethod
     def valid(cls) -> Draft:
@@ -94,7 +100,7 @@ class Draft:
     def metadata(self) -> dict[str, str]:
         real = hashlib.sha256(self.release_bytes()).hexdigest()
         metadata = {META_RELEASE_SHA256: self.release_sha256 or real, META_TAIL_BYTES: "0"}
-        return metadata | ({META_ROLLBACK: "true"} if self.rollback else {})
+        return metadata
 
 
 def _name(info: zipfile.ZipInfo | str) -> str:
@@ -160,6 +166,20 @@ def set_key(path: tuple[str, ...], value: Any) -> Callable[[Draft], None]:
     return change
 
 
+def ship(path: str, data: bytes) -> Callable[[Draft], None]:
+    """An extra file in the release (recorded, so only the path is wrong)."""
+
+    def change(draft: Draft) -> None:
+        draft.files[path] = data
+
+    return change
+
+
+def overwrite_live_hashed_name(draft: Draft) -> None:
+    """v1's hashed app.js, with v2's bytes, as a file no manifest lists: it would look unhashed."""
+    draft.files[V1_APP] = b"console.log('not what the immutable URL served');\n"
+
+
 def wrong_content(draft: Draft) -> None:
     path = APP
     draft.record["files"] = {p: hashlib.sha256(d).hexdigest() for p, d in draft.files.items()}
@@ -220,6 +240,12 @@ CASES: dict[str, Case] = {
     "backslash": Case(members_case(add("static\\..\\evil.js")), "unsafe_path", "static\\..\\evil.js"),
     "drive letter": Case(members_case(add("C:/evil.js")), "unsafe_path", "C:/evil.js"),
     "control character": Case(members_case(add("static/a\x07.js")), "unsafe_path", "static/a\x07.js"),
+    "C1 control character": Case(members_case(add("static/a\x85.js")), "unsafe_path", "static/a\x85.js"),
+    "drive letter under static/": Case(
+        members_case(add("static/C:/x.css")), "unsafe_path", "static/C:/x.css"
+    ),
+    # 515 characters but 1,026 bytes: S3 counts the bytes of the UTF-8 key.
+    "live key over 1,024 bytes": Case(members_case(add(LONG)), "key_too_long", LONG),
     "directory entry": Case(members_case(add("static/css/")), "unsafe_path", "static/css/"),
     "outside static/": Case(members_case(add("evil.js")), "unexpected_member", "evil.js"),
     "symlink member": Case(
@@ -287,6 +313,14 @@ CASES: dict[str, Case] = {
     "unsafe release id": Case(
         members_case(set_key(("record", "release"), "../x")), "bad_release_record", None
     ),
+    "total_bytes not the members' size": Case(
+        members_case(lambda d: d.record.update(total_bytes=sum(map(len, d.files.values())) + 1)),
+        "record_mismatch",
+        RELEASE_NAME,
+    ),
+    "total_bytes not a number": Case(
+        members_case(set_key(("record", "total_bytes"), "12")), "bad_release_record", RELEASE_NAME
+    ),
     "record lists a file the zip lacks": Case(
         members_case(lambda d: d.skip.add("static/robots.txt")), "record_mismatch", "robots.txt"
     ),
@@ -306,9 +340,26 @@ CASES: dict[str, Case] = {
     "the live release's id, other contents": Case(
         members_case(set_key(("record", "release"), "v1")), "release_id_reused", None
     ),
-    # Events out of order
-    "older than the live release": Case(
-        members_case(set_key(("record", "created_at"), "2025-01-01T00:00:00Z")), "stale_artifact", None
+    # The deployer's own keys, and the live release's content-addressed names
+    "a file named like the live manifest": Case(
+        members_case(ship("staticfiles.json", b'{"paths": {}, "version": "1.1"}')),
+        "reserved_path",
+        "staticfiles.json",
+    ),
+    "a file over a release record": Case(
+        members_case(ship(".releases/v1/history.jsonl", b"{}\n")),
+        "reserved_path",
+        ".releases/v1/history.jsonl",
+    ),
+    "a live hashed name with other bytes, left out of the manifest": Case(
+        members_case(overwrite_live_hashed_name), "immutable_name_conflict", V1_APP
+    ),
+    # Order: a clock far ahead, an ancestor of the live commit
+    "built in the future": Case(
+        members_case(set_key(("record", "created_at"), "2099-01-01T00:00:00Z")), "future_timestamp", None
+    ),
+    "an ancestor of the live commit": Case(
+        members_case(set_key(("record", "source_commit"), "a" * 40)), "stale_artifact", None
     ),
 }
 
@@ -316,7 +367,7 @@ CASES: dict[str, Case] = {
 @pytest.fixture
 def live_v1(moto_s3: Any, tmp_path: Any) -> Iterator[dict[str, tuple[str, dict[str, str]]]]:
     """Release v1 of tests.sites live; yields a snapshot of the live bucket (ETag and metadata)."""
-    key = stage_artifact(moto_s3, build_version(tmp_path, 1))
+    key = stage_artifact(moto_s3, build_version(tmp_path, 1, ancestry=("a" * 40,)))
     assert run(moto_s3, Settings(live_bucket="live"), key).outcome == "deployed"
     yield snapshot(moto_s3)
 
@@ -368,13 +419,19 @@ def test_the_valid_draft_deploys_so_every_case_fails_for_its_own_reason(
     assert run(moto_s3, Settings(live_bucket="live"), KEY).outcome == "deployed"
 
 
-def test_a_rollback_artifact_older_than_the_live_release_is_deployed(
-    moto_s3: Any, live_v1: dict[str, tuple[str, dict[str, str]]]
+def test_the_old_rollback_metadata_no_longer_lets_a_release_that_was_live_back_in(
+    moto_s3: Any, live_v1: dict[str, tuple[str, dict[str, str]]], tmp_path: Any
 ) -> None:
-    draft = replace(Draft.valid(), record={"created_at": "2025-01-01T00:00:00Z"}, rollback=True)
-    stage_bytes(moto_s3, pack(draft.members()), draft.metadata())
+    """`rollback=true` on the staged object was a standing order; a rollback is now a request."""
+    settings = Settings(live_bucket="live")
+    assert run(moto_s3, settings, stage_artifact(moto_s3, build_version(tmp_path, 2))).outcome == "deployed"
+    v1 = build_version(tmp_path, 1, ancestry=("a" * 40,))
+    metadata = {META_RELEASE_SHA256: v1.release_sha256, META_TAIL_BYTES: "0", META_ROLLBACK: "true"}
+    stage_bytes(moto_s3, v1.path.read_bytes(), metadata)
 
-    assert run(moto_s3, Settings(live_bucket="live"), KEY).outcome == "deployed"
+    report = run(moto_s3, settings, KEY)
+
+    assert (report.outcome, report.reason) == ("rejected", "rollback_required")
 
 
 def test_redelivering_a_rejected_artifact_costs_two_requests_and_no_new_verdict(moto_s3: Any) -> None:
@@ -463,14 +520,120 @@ def test_the_handler_raises_a_transient_s3_error_so_lambda_retries_the_event(
 
     app.s3.meta.events.register("before-call.s3.GetObject", slow_down)
 
-    with pytest.raises(ClientError, match="SlowDown"):
+    with pytest.raises(TransientReadError, match="SlowDown") as raised:
         app.lambda_handler(load_event("artifact_put.json"), lambda_context)
 
+    assert isinstance(raised.value.__cause__, ClientError)
     [failure] = [r for r in records(app, capsys) if r.get("message") == "deploy failed"]
-    assert (failure["outcome"], failure["reason"]) == ("failed", "ClientError")
+    assert (failure["outcome"], failure["reason"]) == ("failed", "TransientReadError")
 
 
 def test_the_handlers_client_retries_in_botocores_standard_mode(app: ModuleType) -> None:
     retries = app.s3.meta.config.retries
     assert retries["mode"] in ("standard", "adaptive")
     assert retries["total_max_attempts"] > 1
+
+
+# ---------------------------------------------------------------- reads that fail are not verdicts
+
+
+def stalled_reads(client: Any, error: Exception) -> list[str]:
+    """Every ranged read after the first (they carry If-Match) raises `error`; returns the keys hit."""
+    hit: list[str] = []
+
+    def stall(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IfMatch"):
+            hit.append(params["Key"])
+            raise error
+
+    client.meta.events.register("provide-client-params.s3.GetObject", stall)
+    return hit
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReadTimeoutError(endpoint_url="https://s3"),  # an OSError, as zipfile's own errors
+        ConnectionClosedError(endpoint_url="https://s3"),
+        ClientError(
+            {"Error": {"Code": "InternalError"}, "ResponseMetadata": {"HTTPStatusCode": 500}},  # type: ignore[typeddict-item]
+            "GetObject",
+        ),
+    ],
+    ids=["read timeout", "connection closed", "500"],
+)
+def test_a_failed_read_of_the_artifact_raises_as_transient_and_is_never_a_corrupt_archive(
+    moto_s3: Any, error: Exception
+) -> None:
+    draft = Draft.valid()
+    stage_bytes(moto_s3, pack(draft.members()), draft.metadata())
+    # A tail of 64 bytes: the central directory and the documents are read by later ranged GETs,
+    # inside zipfile, where an OSError would read as a damaged archive.
+    source = S3Range(moto_s3, "artifacts", KEY, tail=64)
+    hit = stalled_reads(moto_s3, error)
+
+    with pytest.raises(TransientReadError):
+        Artifact(SparseFile(source, source.initial_fragments()), Settings(live_bucket="live"), None)
+
+    assert hit == [KEY]
+
+
+def test_a_stalled_read_during_a_deploy_fails_it_without_tagging_the_artifact(
+    moto_s3: Any, live_v1: dict[str, tuple[str, dict[str, str]]]
+) -> None:
+    draft = Draft.valid()
+    draft.manifest["hash"] = os.urandom(1536 * 1024).hex()  # the tail GET (1 MiB) misses the manifest
+    stage_bytes(moto_s3, pack(draft.members()), draft.metadata())
+    hit = stalled_reads(moto_s3, ReadTimeoutError(endpoint_url="https://s3"))
+    report = SyncReport(KEY)
+
+    with pytest.raises(TransientReadError):
+        deploy(moto_s3, Settings(live_bucket="live"), "artifacts", KEY, report, RequestMeter())
+
+    assert hit and report.outcome == "failed"
+    assert tags(moto_s3) == {}
+    assert snapshot(moto_s3) == live_v1
+
+
+def test_an_artifact_deleted_before_its_event_is_handled_is_gone_not_rejected(moto_s3: Any) -> None:
+    report = SyncReport(KEY)
+
+    with pytest.raises(ArtifactGone):
+        deploy(moto_s3, Settings(live_bucket="live"), "artifacts", KEY, report, RequestMeter())
+
+    assert report.outcome != "rejected"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "path", "too_long"),
+    [
+        ("", "é" * 510 + ".css", False),  # 1,024 bytes: S3's maximum
+        ("s/", "é" * 510 + ".css", True),  # the live prefix counts
+        ("", "a" * 1025, True),
+        ("", "é" * 513, True),  # 513 characters, 1,026 bytes: bytes count, not characters
+    ],
+)
+def test_a_live_key_over_s3s_1024_bytes_is_refused_before_any_write(
+    prefix: str, path: str, too_long: bool
+) -> None:
+    settings = Settings(live_bucket="live", live_prefix=prefix)
+    if too_long:
+        with pytest.raises(ArtifactRejected, match="1024") as raised:
+            check_key_length(FILES_DIR + path, settings)
+        assert raised.value.code == "key_too_long"
+    else:
+        check_key_length(FILES_DIR + path, settings)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["static/a\x85b.css", "static/\x9f.js", "static/C:/x.css", "static/c:x.css", "static/a\x00.css"],
+)
+def test_c1_controls_and_drive_letters_under_static_are_unsafe(path: str) -> None:
+    assert unsafe_path_reason(path) is not None
+    assert unsafe_path_reason(path.removeprefix(FILES_DIR)) is not None  # the build tool checks this one
+
+
+@pytest.mark.parametrize("path", ["static/css/é.css", "static/css/a:b.css", "static/\xa0nbsp.txt"])
+def test_ordinary_names_stay_safe(path: str) -> None:
+    assert unsafe_path_reason(path) is None

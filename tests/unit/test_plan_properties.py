@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from staticsync.contract import ReleaseRecord, format_timestamp
-from staticsync.errors import ArtifactRejected
-from staticsync.plan import LiveState, check_not_stale, make_plan, missing_from_live
+from staticsync.contract import ReleaseRecord, ReleaseView, format_timestamp
+from staticsync.plan import Intent, LiveState, Plan, make_plan
 
 # Few names and few contents, so that random releases share, change and drop files often.
 NAMES = ["app.css", "app.js", "logo.png", "robots.txt", "admin/base.css", "fonts/a.woff2"]
@@ -47,6 +46,12 @@ def releases(draw: st.DrawFn, release: str = "new") -> tuple[ReleaseRecord, byte
     return record, manifest_bytes, manifest
 
 
+def plan(release: tuple[ReleaseRecord, bytes, dict[str, str]], live: LiveState) -> Plan:
+    record, manifest_bytes, _ = release
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+    return make_plan(ReleaseView.of(record, manifest_bytes), live, Intent("s3://a/k", now), (".releases/",))
+
+
 def live_of(release: tuple[ReleaseRecord, bytes, dict[str, str]], *, with_record: bool = True) -> LiveState:
     record, manifest_bytes, manifest = release
     return LiveState(manifest_bytes, '"etag"', record.release, record if with_record else None, manifest)
@@ -63,82 +68,64 @@ def test_with_the_live_record_exactly_the_changed_files_are_uploaded(new: tuple,
     record, manifest_bytes, _ = new
     live = live_of(old)
 
-    plan = make_plan(record, manifest_bytes, live)
+    made = plan(new, live)
 
     old_files = old[0].files
-    assert set(plan.uploads) == {p for p, d in record.files.items() if old_files.get(p) != d}
-    assert set(plan.unchanged) == set(record.files) - set(plan.uploads)
-    assert list(plan.uploads) == sorted(plan.uploads)
-    assert plan.cutover == (bool(plan.uploads) or manifest_bytes != old[1])
-    assert plan.live_etag == live.etag
+    assert set(made.uploads) == {p for p, d in record.files.items() if old_files.get(p) != d}
+    assert set(made.unchanged) == set(record.files) - set(made.uploads)
+    assert not set(made.immutable) & set(made.mutable)
+    assert (made.cutover is not None) == (bool(made.uploads) or manifest_bytes != old[1])
+    assert made.cutover is None or made.cutover.if_match == live.etag
 
 
 @given(new=releases(), old=releases("old"))
 @settings(max_examples=300)
 def test_after_the_plan_runs_every_file_of_the_release_is_in_place(new: tuple, old: tuple) -> None:
-    record, manifest_bytes, manifest = new
-    live = live_of(old)
+    record, _, manifest = new
 
-    plan = make_plan(record, manifest_bytes, live)
+    made = plan(new, live_of(old))
 
-    bucket = applied(old[0].files, record, plan.uploads)
+    bucket = applied(old[0].files, record, made.uploads)
     assert all(bucket[path] == sha for path, sha in record.files.items())
-    assert missing_from_live(plan, manifest) == []
+    assert all(hashed in bucket for hashed in manifest.values())
+    # Content-addressed names are only ever added: none of the live ones changes its bytes.
+    assert all(bucket[p] == old[0].files[p] for p in made.immutable if p in old[0].files)
 
 
 @given(new=releases())
 def test_before_the_first_deploy_everything_is_uploaded(new: tuple) -> None:
-    record, manifest_bytes, _ = new
+    record = new[0]
 
-    plan = make_plan(record, manifest_bytes, LiveState())
+    made = plan(new, LiveState())
 
-    assert plan.uploads == tuple(sorted(record.files))
-    assert plan.cutover and plan.live_etag is None
+    assert made.uploads == tuple(sorted(record.files))
+    assert made.cutover is not None and made.cutover.if_match is None
 
 
 @given(new=releases())
 def test_planning_the_live_release_again_uploads_nothing_and_does_not_cut_over(new: tuple) -> None:
-    record, manifest_bytes, _ = new
+    made = plan(new, live_of(new))
 
-    plan = make_plan(record, manifest_bytes, live_of(new))
-
-    assert plan.uploads == () and not plan.cutover
+    assert made.uploads == () and made.cutover is None
 
 
 @given(new=releases(), old=releases("old"))
 @settings(max_examples=300)
 def test_without_a_live_record_only_shared_hashed_names_are_skipped(new: tuple, old: tuple) -> None:
     """A bucket filled by collectstatic: only content-addressed names are known to hold the bytes."""
-    record, manifest_bytes, manifest = new
-    live = live_of(old, with_record=False)
+    record, _, manifest = new
 
-    plan = make_plan(record, manifest_bytes, live)
+    made = plan(new, live_of(old, with_record=False))
 
-    skipped = set(record.files) - set(plan.uploads)
+    skipped = set(record.files) - set(made.uploads)
     hashed_names = {value for name, value in manifest.items() if value != name}
     assert skipped <= hashed_names & set(old[2].values())
     # A shared hashed name holds the same bytes in both releases: its name is its content's hash.
     assert all(old[0].files[path] == record.files[path] for path in skipped)
 
 
-@given(new=releases(), old=releases("old"), rollback=st.booleans())
-def test_an_artifact_built_before_the_live_release_is_refused_unless_it_is_a_rollback(
-    new: tuple, old: tuple, rollback: bool
-) -> None:
-    record, live = new[0], live_of(old)
-    try:
-        check_not_stale(record, live, rollback=rollback)
-        refused = False
-    except ArtifactRejected as error:
-        assert error.code == "stale_artifact"
-        refused = True
-
-    assert refused == (not rollback and record.created < old[0].created)
-
-
 @given(new=releases())
 def test_the_plan_is_a_pure_function_of_its_inputs(new: tuple) -> None:
-    record, manifest_bytes, _ = new
     live = live_of(new, with_record=False)
 
-    assert make_plan(record, manifest_bytes, live) == make_plan(record, manifest_bytes, live)
+    assert plan(new, live) == plan(new, live)

@@ -1,0 +1,25 @@
+"""Stage rollback requests as `build_tool rollback` does, and run them with the real handler code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from staticsync.config import Settings
+from staticsync.meter import RequestMeter
+from staticsync.order import RollbackRequest
+from staticsync.report import SyncReport
+from staticsync.rollback import handle_request
+
+
+def stage_request(
+    client: Any, request: str, release: str, replaces: str, artifact_key: str, prefix: str = "staging/"
+) -> str:
+    """Put a rollback request in the artifacts bucket; return its key."""
+    key = f"{prefix}rollback-{request}.json"
+    body = RollbackRequest(request, release, replaces, artifact_key).to_json()
+    client.put_object(Bucket="artifacts", Key=key, Body=body, ContentType="application/json")
+    return key
+
+
+def run_request(client: Any, settings: Settings, key: str) -> SyncReport:
+    return handle_request(client, settings, "artifacts", key, SyncReport(key), RequestMeter())

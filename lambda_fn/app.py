@@ -12,9 +12,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from staticsync.config import Settings
-from staticsync.events import decode_key, skip_reason
+from staticsync.dispatch import handle_event
+from staticsync.events import ARTIFACT, ROLLBACK_REQUEST
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
+from staticsync.rollback import handle_request
 from staticsync.sync import deploy
 
 logger = Logger()
@@ -39,27 +41,14 @@ s3 = meter.attach(
 @metrics.log_metrics
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    reports: list[dict[str, Any]] = []
-    if "Records" not in event.raw_event:  # s3:TestEvent, sent when a notification is configured
-        logger.info("skipped", extra={"reason": "not a record event", "event": event.raw_event})
-        return {"deploys": reports}
-    for record in event.records:
-        bucket, key = record.s3.bucket.name, decode_key(record.s3.get_object.key)
-        reason = skip_reason(record.event_name, key, settings)
-        if reason:
-            logger.info("skipped", extra={"bucket": bucket, "key": key, "reason": reason})
-            continue
-        report = SyncReport(artifact=f"s3://{bucket}/{key}")
-        try:
-            deploy(s3, settings, bucket, key, report, meter, seconds_left(context))
-        except Exception:
-            logger.exception("deploy failed", extra=report.as_log())
-            report.add_metrics(metrics)
-            raise
-        logger.info("deploy finished", extra=report.as_log())
-        report.add_metrics(metrics)
-        reports.append(report.as_log())
-    return {"deploys": reports}
+    def deploy_artifact(bucket: str, key: str, report: SyncReport) -> None:
+        deploy(s3, settings, bucket, key, report, meter, seconds_left(context))
+
+    def roll_back(bucket: str, key: str, report: SyncReport) -> None:
+        handle_request(s3, settings, bucket, key, report, meter, seconds_left(context))
+
+    actions = {ARTIFACT: deploy_artifact, ROLLBACK_REQUEST: roll_back}
+    return handle_event(event.raw_event, settings, actions, logger, metrics)
 
 
 def seconds_left(context: LambdaContext) -> Any:

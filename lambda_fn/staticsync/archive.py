@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import stat
 import unicodedata
 import zipfile
@@ -35,6 +36,8 @@ ZIP_ERRORS = (
 )
 COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 LOCAL_HEADER_BYTES = 30
+# S3's limit on an object key, in bytes of its UTF-8 encoding; the live prefix counts.
+MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Artifact:
             )
         self.manifest: dict[str, str] = parse_manifest(self.manifest_bytes)
         check_record_matches(self.record, self.manifest, self.infos)
+        check_total_bytes(release_bytes, self.infos)
         self.hashed_sources = hashed_sources(self.manifest)
 
     def size_of(self, path: str) -> int:
@@ -167,6 +171,7 @@ def check_entry(info: zipfile.ZipInfo, settings: Settings) -> None:
         )
     if name not in (MANIFEST_NAME, RELEASE_NAME) and not name.startswith(FILES_DIR):
         raise ArtifactRejected("unexpected_member", f"{name} is outside {FILES_DIR}", name)
+    check_key_length(name, settings)
     if info.file_size > settings.max_member_bytes:
         raise ArtifactRejected(
             "member_too_large",
@@ -177,6 +182,21 @@ def check_entry(info: zipfile.ZipInfo, settings: Settings) -> None:
         raise ArtifactRejected(
             "compression_ratio",
             f"{name} expands {info.file_size}/{info.compress_size}: over MAX_COMPRESSION_RATIO",
+            name,
+        )
+
+
+def check_key_length(name: str, settings: Settings) -> None:
+    """A member's live key fits S3's limit: else its PUT fails after other files were written."""
+    if not name.startswith(FILES_DIR):
+        return
+    key = settings.live_key(name[len(FILES_DIR) :])
+    size = len(key.encode())
+    if size > MAX_KEY_BYTES:
+        raise ArtifactRejected(
+            "key_too_long",
+            f"{name} would be the live key {key[:60]!r}... of {size} bytes, over S3's {MAX_KEY_BYTES}"
+            " (LIVE_PREFIX included): shorten the path",
             name,
         )
 
@@ -214,6 +234,22 @@ def check_record_matches(
                 f"staticfiles.json maps {name} to {hashed}, which the artifact lacks",
                 hashed,
             )
+
+
+def check_total_bytes(release_bytes: bytes, infos: dict[str, zipfile.ZipInfo]) -> None:
+    """release.json's total_bytes is the uncompressed size of the static/ members."""
+    claimed = json.loads(release_bytes).get("total_bytes")  # parse_release read this JSON already
+    if not isinstance(claimed, int) or isinstance(claimed, bool) or claimed < 0:
+        raise ArtifactRejected(
+            "bad_release_record", f"total_bytes must be a whole number, not {claimed!r}", RELEASE_NAME
+        )
+    actual = sum(info.file_size for name, info in infos.items() if name.startswith(FILES_DIR))
+    if claimed != actual:
+        raise ArtifactRejected(
+            "record_mismatch",
+            f"release.json says total_bytes={claimed}, but the files under {FILES_DIR} hold {actual}",
+            RELEASE_NAME,
+        )
 
 
 def coalesce(members: Sequence[tuple[int, int, str]]) -> list[Span]:

@@ -36,3 +36,17 @@ class LiveChanged(SyncError, RuntimeError):
 
 class OutOfTime(SyncError, RuntimeError):
     """The invocation is about to time out; we stopped before the cutover."""
+
+
+class ArtifactGone(SyncError, LookupError):
+    """The staged object no longer exists (deleted, or expired by the lifecycle rule) when the event is
+    handled: nothing to deploy, so the record is skipped (`artifact_gone`), not retried and not tagged."""
+
+
+class TransientReadError(SyncError, RuntimeError):
+    """Reading the artifact failed in a way a retry can fix (read timeout, dropped connection, 5xx,
+    throttling). Raised so Lambda retries the event; never a verdict about the artifact's bytes.
+
+    Deliberately neither an OSError nor a ValueError: zipfile's errors are, and a failed read must not
+    be mistaken for a damaged archive.
+    """

@@ -1,4 +1,5 @@
-"""Which S3 event records are artifacts to deploy, and why the others are skipped."""
+"""Which S3 event records name something to act on (an artifact, a rollback request), and why the others
+are skipped."""
 
 from __future__ import annotations
 
@@ -6,18 +7,34 @@ from urllib.parse import unquote_plus
 
 from .config import Settings
 
+ARTIFACT, ROLLBACK_REQUEST = "artifact", "rollback_request"
+# The two S3 triggers of the template: staged artifacts and rollback requests, both under STAGING_PREFIX.
+SUFFIXES = {".zip": ARTIFACT, ".json": ROLLBACK_REQUEST}
+NOT_ARTIFACTS_BUCKET = "not the artifacts bucket"
+
 
 def decode_key(raw_key: str) -> str:
     """S3 event keys are URL-encoded with spaces as '+'."""
     return unquote_plus(raw_key)
 
 
-def skip_reason(event_name: str, key: str, settings: Settings) -> str | None:
-    """Why a record is not an artifact to deploy, or None when it is one."""
+def record_kind(key: str) -> str | None:
+    """ARTIFACT for a .zip, ROLLBACK_REQUEST for a .json, None for anything else."""
+    return next((kind for suffix, kind in SUFFIXES.items() if key.endswith(suffix)), None)
+
+
+def skip_reason(event_name: str, bucket: str, key: str, settings: Settings) -> str | None:
+    """Why a record is not one to act on, or None when it is one.
+
+    A record naming another bucket than ARTIFACTS_BUCKET is skipped: only CI's bucket may say what
+    goes live, whatever else is wired to the function.
+    """
     if not event_name.startswith("ObjectCreated:"):
         return f"not an ObjectCreated event ({event_name})"
+    if settings.artifacts_bucket and bucket != settings.artifacts_bucket:
+        return NOT_ARTIFACTS_BUCKET
     if not key.startswith(settings.staging_prefix):
         return f"outside the staging prefix {settings.staging_prefix!r}"
-    if not key.endswith(".zip"):
-        return "not a .zip"
+    if record_kind(key) is None:
+        return "not a .zip artifact or a .json rollback request"
     return None

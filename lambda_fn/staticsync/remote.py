@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
 from .contract import META_TAIL_BYTES
+from .errors import ArtifactGone, TransientReadError
 
 # The first ranged GET: the tail of an artifact of up to about 8,000 files (central directory,
 # staticfiles.json, release.json) in one request; a GET of 1 MiB takes about as long as one of 256 KiB.
 TAIL_BYTES = 1024 * 1024
 # The hint is the artifact's own claim: cap what one read may pull into memory on its word.
 MAX_TAIL_HINT = 64 * 1024 * 1024
+# A read that stalled or lost its connection, or a body shorter than its Content-Length: ReadTimeoutError
+# is an HTTPClientError (and an OSError), ConnectTimeoutError and EndpointConnectionError are botocore's
+# ConnectionError.
+NETWORK_ERRORS = (HTTPClientError, BotoConnectionError, IncompleteReadError)
+THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"})
+GONE_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
 class RangeSource(Protocol):
@@ -28,20 +40,22 @@ class S3Range:
 
     def __init__(self, client: Any, bucket: str, key: str, tail: int = TAIL_BYTES) -> None:
         self.client, self.bucket, self.key = client, bucket, key
-        response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{tail}")
+        with reading(bucket, key):
+            response = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{tail}")
+            self.first = response["Body"].read()
         self.etag: str = response["ETag"]
         self.metadata: dict[str, str] = response.get("Metadata", {})
         self.tag_count: int = response.get("TagCount", 0)  # x-amz-tagging-count: free, unlike the tags
-        self.first = response["Body"].read()
         content_range = response.get("ContentRange")
         self.size = int(content_range.rsplit("/", 1)[1]) if content_range else len(self.first)
 
     def read_range(self, start: int, end: int) -> bytes:
         # IfMatch: an artifact replaced between two reads fails loudly instead of mixing versions.
-        response = self.client.get_object(
-            Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}", IfMatch=self.etag
-        )
-        data: bytes = response["Body"].read()
+        with reading(self.bucket, self.key):
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=self.key, Range=f"bytes={start}-{end - 1}", IfMatch=self.etag
+            )
+            data: bytes = response["Body"].read()
         return data
 
     def initial_fragments(self) -> dict[int, bytes]:
@@ -53,6 +67,25 @@ class S3Range:
         if wanted > len(self.first):
             fragments = {self.size - wanted: self.read_range(self.size - wanted, start) + self.first}
         return fragments
+
+
+@contextmanager
+def reading(bucket: str, key: str) -> Iterator[None]:
+    """Translate S3 and network errors of a read: 404 is `ArtifactGone`, what a retry can fix is
+    `TransientReadError`; the rest (403, 412 on a replaced artifact, 416 on an empty one) propagates."""
+    where = f"s3://{bucket}/{key}"
+    try:
+        yield
+    except NETWORK_ERRORS as error:
+        raise TransientReadError(f"reading {where} failed ({error}); a retry reads it again") from error
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in GONE_CODES:
+            raise ArtifactGone(f"{where} no longer exists: deleted or expired before this event") from None
+        if status >= 500 or code in THROTTLING_CODES:
+            raise TransientReadError(f"reading {where} failed ({code}); a retry reads it again") from error
+        raise
 
 
 class BytesRange:

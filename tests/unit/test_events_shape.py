@@ -23,8 +23,11 @@ RECORD_EVENTS = {
         ("ObjectCreated:Put", "uploads/other.zip"),
     ],
     "object_removed.json": [("ObjectRemoved:Delete", "staging/2f1c9e7.zip")],
+    "rollback_request.json": [("ObjectCreated:Put", "staging/rollback-3f2a9c71.json")],
+    "wrong_bucket.json": [("ObjectCreated:Put", "staging/2f1c9e7.zip")],
 }
 NOTIFICATION_EVENTS = {"test_event.json"}
+OTHER_BUCKETS = {"wrong_bucket.json": "uploads"}  # the rest name the artifacts bucket
 
 
 def test_every_event_file_is_listed_here() -> None:
@@ -42,6 +45,7 @@ def test_record_events_read_through_the_powertools_data_class(
     name: str, expected: list[tuple[str, str]]
 ) -> None:
     event = S3Event(load_event(name))
+    bucket = OTHER_BUCKETS.get(name, "artifacts")
     seen = []
     for record in event.records:
         assert (record.event_version, record.event_source) == ("2.1", "aws:s3")
@@ -49,13 +53,13 @@ def test_record_events_read_through_the_powertools_data_class(
         assert record.user_identity.principal_id and record.request_parameters.source_ip_address
         assert set(record.response_elements) == {"x-amz-request-id", "x-amz-id-2"}
         assert record.s3.s3_schema_version == "1.0" and record.s3.configuration_id
-        assert record.s3.bucket.name == "artifacts"
-        assert record.s3.bucket.arn == "arn:aws:s3:::artifacts"
+        assert record.s3.bucket.name == bucket
+        assert record.s3.bucket.arn == f"arn:aws:s3:::{bucket}"
         assert record.s3.bucket.owner_identity.principal_id
         assert record.s3.get_object.sequencer
         seen.append((record.event_name, unquote_plus(record.s3.get_object.key)))
     assert seen == expected
-    assert event.bucket_name == "artifacts"
+    assert event.bucket_name == bucket
     assert event.object_key == expected[0][1]  # the data class decodes the first record only
 
 

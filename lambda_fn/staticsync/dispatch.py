@@ -1,0 +1,86 @@
+"""Give every record of an S3 event its turn: skip what is not ours, run the rest, raise failures last."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .errors import ArtifactGone, SyncError
+from .events import decode_key, record_kind, skip_reason
+from .report import SyncReport
+
+ARTIFACT_GONE = "artifact_gone"
+# Runs one record: fills in the report (also when it raises).
+Action = Callable[[str, str, SyncReport], Any]
+
+
+class RecordsFailed(SyncError, RuntimeError):
+    """Several records of one event failed; each was logged. Raised so Lambda retries the event."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one record of an S3 event names."""
+
+    event_name: str
+    bucket: str
+    key: str  # decoded
+
+
+def records(raw_event: Mapping[str, Any]) -> Iterator[Record]:
+    """The records of an S3 event, every key URL-decoded (Powertools' data class decodes only the first)."""
+    for record in raw_event.get("Records", []):
+        s3 = record.get("s3", {})
+        yield Record(
+            record.get("eventName", ""), s3.get("bucket", {}).get("name", ""), decode_key(s3["object"]["key"])
+        )
+
+
+def handle_event(
+    raw_event: Mapping[str, Any], settings: Settings, actions: Mapping[str, Action], logger: Any, metrics: Any
+) -> dict[str, Any]:
+    """Run the action of each record's kind, in order, and return the reports.
+
+    A failure (transient: it raises) is logged and the next record still runs; once all have had
+    their turn the failure is raised (itself when there is one), so Lambda retries the event and the
+    records that succeeded find their work done.
+    """
+    reports: list[dict[str, Any]] = []
+    if "Records" not in raw_event:  # s3:TestEvent, sent when a notification is configured
+        logger.info("skipped", extra={"reason": "not a record event", "event": dict(raw_event)})
+        return {"deploys": reports}
+    failures: list[tuple[str, Exception]] = []
+    for record in records(raw_event):
+        where = {"bucket": record.bucket, "key": record.key}
+        reason = skip_reason(record.event_name, record.bucket, record.key, settings)
+        action = actions.get(record_kind(record.key) or "")
+        if reason or action is None:
+            logger.info("skipped", extra={**where, "reason": reason or "no handler for this kind"})
+            continue
+        report = SyncReport(artifact=f"s3://{record.bucket}/{record.key}")
+        try:
+            action(record.bucket, record.key, report)
+        except ArtifactGone as error:
+            logger.info("skipped", extra={**where, "reason": ARTIFACT_GONE, "detail": str(error)})
+            continue
+        except Exception as error:
+            logger.exception("deploy failed", extra=report.as_log())
+            report.add_metrics(metrics)
+            failures.append((report.artifact, error))
+            continue
+        logger.info("deploy finished", extra=report.as_log())
+        report.add_metrics(metrics)
+        reports.append(report.as_log())
+    raise_failures(failures)
+    return {"deploys": reports}
+
+
+def raise_failures(failures: list[tuple[str, Exception]]) -> None:
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        listed = "; ".join(f"{where}: {type(error).__name__}: {error}" for where, error in failures)
+        message = f"{len(failures)} records failed, each logged as 'deploy failed': {listed}"
+        raise RecordsFailed(message) from failures[0][1]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from build_tool.package import Packed
-from staticsync import sync, upload
+from staticsync import execute, sync, upload
 from staticsync.config import Settings
 from staticsync.live import HISTORY_NAME, history_body
 from staticsync.meter import RequestMeter
@@ -43,9 +43,10 @@ def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
     )
     assert report.outcome == "deployed"
     assert report.files_uploaded == 2  # the unhashed name and the new hashed one
-    # The artifact's tail, the live manifest, the live record, one span; two files, history, cutover.
-    assert operations == {"GetObject": 4, "PutObject": 4}
-    assert report.s3_requests == report.files_uploaded + 6
+    # The artifact's tail, the live manifest, the live record, one span; two files, the history,
+    # the journal entry and the cutover.
+    assert operations == {"GetObject": 4, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 7
 
 
 @pytest.mark.parametrize(
@@ -60,7 +61,7 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
     preverify: int,
     passes: int,
 ) -> None:
-    monkeypatch.setattr(sync, "PREVERIFY_BYTES", preverify)
+    monkeypatch.setattr(execute, "PREVERIFY_BYTES", preverify)
     monkeypatch.setattr(upload, "IN_FLIGHT_BYTES", 4096)
     peak = 0
     acquire = upload.ByteBudget.acquire

@@ -22,7 +22,10 @@ class Settings:
     HISTORY_PREFIX (".releases/", under LIVE_PREFIX), UPLOAD_CONCURRENCY (32),
     CACHE_CONTROL_HASHED, CACHE_CONTROL_UNHASHED, CACHE_CONTROL_MANIFEST,
     MAX_MEMBERS (200000), MAX_TOTAL_BYTES (8 GiB), MAX_MEMBER_BYTES (5 GiB, S3's single PUT limit),
-    MAX_COMPRESSION_RATIO (1000).
+    MAX_COMPRESSION_RATIO (1000), ARTIFACTS_BUCKET ("": records of any bucket are accepted),
+    REPORT_PREFIX ("reports/", in the artifacts bucket), CLOUDFRONT_DISTRIBUTION_ID ("": no invalidation),
+    EVENT_BUS_NAME ("default"; "": no event),
+    LIVE_ETAG_MD5 ("true"; "false" when the live bucket's ETags are not MD5s, e.g. SSE-KMS).
     """
 
     live_bucket: str
@@ -37,6 +40,11 @@ class Settings:
     max_total_bytes: int = 8 * 1024**3
     max_member_bytes: int = 5 * 1024**3
     max_compression_ratio: int = 1000
+    artifacts_bucket: str = ""
+    report_prefix: str = "reports/"
+    cloudfront_distribution_id: str = ""
+    event_bus_name: str = "default"
+    etag_md5: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +65,11 @@ class Settings:
             max_total_bytes=_int(env, "MAX_TOTAL_BYTES", 8 * 1024**3, low=1),
             max_member_bytes=_int(env, "MAX_MEMBER_BYTES", 5 * 1024**3, low=1, high=5 * 1024**3),
             max_compression_ratio=_int(env, "MAX_COMPRESSION_RATIO", 1000, low=1),
+            artifacts_bucket=env.get("ARTIFACTS_BUCKET", "").strip(),
+            report_prefix=_prefix(env, "REPORT_PREFIX", "reports/", required=True),
+            cloudfront_distribution_id=env.get("CLOUDFRONT_DISTRIBUTION_ID", "").strip(),
+            event_bus_name=env.get("EVENT_BUS_NAME", "default").strip(),
+            etag_md5=_bool(env, "LIVE_ETAG_MD5", True),
         )
 
     def live_key(self, path: str) -> str:
@@ -87,3 +100,10 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{name}={value} must be {bounds}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "true", "false"):
+        return default if not raw else raw == "true"
+    raise ConfigError(f"{name}={raw!r} must be true or false")

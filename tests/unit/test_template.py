@@ -7,6 +7,7 @@ template in memory to prove every check can fail.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 S3_ARN = re.compile(r"arn:\$\{AWS::Partition\}:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?")
 LIVE_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
 ARTIFACT_ACTIONS = {"s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"}
+REPORT_ACTIONS = {"s3:GetObject", "s3:PutObject"}
 BROAD_S3_POLICY_TEMPLATES = {"S3ReadPolicy", "S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
 
 Template = dict[str, Any]
@@ -131,6 +133,8 @@ def sub_parts(value: Any) -> tuple[str, dict[str, Any]] | None:
 def s3_grants(template: Template) -> Iterator[tuple[set[str], Any, str | None]]:
     """(actions, bucket name expression, object path or None) for each S3 ARN the function is granted."""
     for statement in function_statements(template):
+        if statement.get("Effect") != "Allow":
+            continue
         actions = set(as_list(statement["Action"]))
         if not any(action.lower().startswith("s3:") or action == "*" for action in actions):
             continue
@@ -158,9 +162,24 @@ def artifacts_bucket_name(template: Template) -> Any:
     return template["Resources"]["ArtifactsBucket"]["Properties"]["BucketName"]
 
 
-def s3_event(template: Template) -> dict[str, Any]:
-    [event] = [e for e in function(template).get("Events", {}).values() if e["Type"] == "S3"]
-    return event["Properties"]
+def notifications(template: Template) -> list[dict[str, Any]]:
+    """The artifacts bucket's Lambda notifications."""
+    props = template["Resources"]["ArtifactsBucket"]["Properties"]
+    return list(props.get("NotificationConfiguration", {}).get("LambdaConfigurations", []))
+
+
+def live_objects(template: Template, path: str) -> dict[str, Any]:
+    """The ARN of `path` in the live bucket, as the function's policy writes it."""
+    bucket = environment(template)["LIVE_BUCKET"]
+    return {
+        "Fn::Sub": [f"arn:${{AWS::Partition}}:s3:::${{Bucket}}/${{LivePrefix}}{path}", {"Bucket": bucket}]
+    }
+
+
+def csp_directives(policy: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy as {directive: [values]}."""
+    parts = [part.split() for part in policy.split(";") if part.strip()]
+    return {part[0]: part[1:] for part in parts}
 
 
 def mentions(value: Any, name: str) -> bool:
@@ -213,7 +232,10 @@ def check_artifacts_read_is_scoped_to_the_staging_prefix(template: Template) -> 
     grants = [(actions, path) for actions, bucket, path in s3_grants(template) if bucket == name]
     if not any("s3:GetObject" in actions for actions, _ in grants):
         problems.append("no s3:GetObject on the artifacts bucket")
+    reports = f"/{environment(template).get('REPORT_PREFIX')}*"
     for actions, path in grants:
+        if path == reports and actions <= REPORT_ACTIONS:
+            continue  # the report objects (staticsync/outbox.py): test_reports_are_written_only_under_...
         if path != staged:
             problems.append(f"artifacts grant on {path!r}, not {staged!r}")
         if actions - ARTIFACT_ACTIONS:
@@ -248,25 +270,82 @@ def check_live_writes_are_scoped_to_the_live_prefix(template: Template) -> Probl
 
 
 def check_event_filter_matches_the_staging_prefix(template: Template) -> Problems:
-    event = s3_event(template)
-    rules = {r["Name"]: r["Value"] for r in event["Filter"]["S3Key"]["Rules"]}
     problems = []
-    if rules.get("prefix") != environment(template).get("STAGING_PREFIX"):
-        problems.append(f"event prefix {rules.get('prefix')!r} is not the STAGING_PREFIX the handler gets")
-    if rules.get("suffix") != ".zip":
-        problems.append(f"event suffix {rules.get('suffix')!r} is not .zip")
-    if event["Bucket"] != {"Ref": "ArtifactsBucket"}:
-        problems.append("the event is not on ArtifactsBucket")
-    if not any(e.startswith("s3:ObjectCreated:") for e in as_list(event["Events"])):
-        problems.append("the event does not fire on ObjectCreated")
+    staging = environment(template).get("STAGING_PREFIX")
+    suffixes = []
+    for config in notifications(template):
+        rules = {r["Name"]: r["Value"] for r in config["Filter"]["S3Key"]["Rules"]}
+        if rules.get("prefix") != staging:
+            problems.append(
+                f"event prefix {rules.get('prefix')!r} is not the STAGING_PREFIX the handler gets"
+            )
+        suffixes.append(rules.get("suffix"))
+        if config.get("Function") != {"Fn::GetAtt": [FUNCTION, "Arn"]}:
+            problems.append(f"a notification invokes {config.get('Function')!r}, not {FUNCTION}")
+        if not config.get("Event", "").startswith("s3:ObjectCreated:"):
+            problems.append("an event does not fire on ObjectCreated")
+    if sorted(map(str, suffixes)) != [".json", ".zip"]:
+        problems.append(f"event suffixes {suffixes!r}: want .zip (artifacts) and .json (rollback requests)")
+    if any(e["Type"] == "S3" for e in function(template).get("Events", {}).values()):
+        problems.append("a SAM S3 event: its Lambda permission has no SourceArn")
+    return problems
+
+
+def check_only_the_artifacts_bucket_may_invoke(template: Template) -> Problems:
+    permissions = resources(template, "AWS::Lambda::Permission")
+    mine = {
+        n: p["Properties"]
+        for n, p in permissions.items()
+        if p["Properties"].get("FunctionName") == {"Ref": FUNCTION}
+    }
+    if not mine:
+        return ["no AWS::Lambda::Permission for the function"]
+    problems = []
+    bucket_arn = {
+        "Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}", {"Bucket": artifacts_bucket_name(template)}]
+    }
+    for name, props in mine.items():
+        if props.get("Principal") != "s3.amazonaws.com":
+            problems.append(f"{name}: principal {props.get('Principal')!r}")
+        if props.get("SourceArn") != bucket_arn:
+            problems.append(f"{name}: SourceArn {props.get('SourceArn')!r} is not the artifacts bucket")
+        if props.get("SourceAccount") != {"Ref": "AWS::AccountId"}:
+            problems.append(f"{name}: no SourceAccount")
+    depends = as_list(template["Resources"]["ArtifactsBucket"].get("DependsOn", []))
+    if not set(mine) <= set(depends):
+        problems.append("ArtifactsBucket does not depend on the permission its notification needs")
+    return problems
+
+
+def check_deployer_keys_are_written_conditionally(template: Template) -> Problems:
+    """Deny statements: .releases/* only with If-None-Match, staticfiles.json only with one of the two."""
+    wanted = {
+        ".releases/*": {"s3:if-none-match": "true"},
+        "staticfiles.json": {"s3:if-match": "true", "s3:if-none-match": "true"},
+    }
+    problems = []
+    if environment(template).get("HISTORY_PREFIX") != ".releases/":
+        problems.append("HISTORY_PREFIX is not the .releases/ the deny statement names")
+    denies = [s for s in function_statements(template) if s.get("Effect") == "Deny"]
+    for path, null in wanted.items():
+        found = [
+            d
+            for d in denies
+            if "s3:PutObject" in as_list(d.get("Action"))
+            and live_objects(template, path) in as_list(d["Resource"])
+        ]
+        if not any(d.get("Condition") == {"Null": null} for d in found):
+            problems.append(f"no Deny of s3:PutObject on {path} when {sorted(null)} are all absent")
     return problems
 
 
 def check_handler_environment(template: Template) -> Problems:
     env = environment(template)
-    required = ["LIVE_BUCKET", "STAGING_PREFIX", "LIVE_PREFIX"]
+    required = ["LIVE_BUCKET", "STAGING_PREFIX", "LIVE_PREFIX", "ARTIFACTS_BUCKET"]
     required += ["POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"]
     problems = [f"{name} is not set" for name in required if env.get(name) in (None, "")]
+    if env.get("ARTIFACTS_BUCKET") not in (None, artifacts_bucket_name(template)):
+        problems.append("ARTIFACTS_BUCKET is not the artifacts bucket's name")
     powertools = template["Globals"]["Function"].get("Environment", {}).get("Variables", {})
     problems += [
         f"{n} is not in Globals" for n in required if n.startswith("POWERTOOLS_") and n not in powertools
@@ -344,12 +423,61 @@ def check_alarms(template: Template) -> Problems:
     return problems
 
 
+def check_cdn_response_headers(template: Template) -> Problems:
+    behavior = template["Resources"]["CdnDistribution"]["Properties"]["DistributionConfig"][
+        "DefaultCacheBehavior"
+    ]
+    policies = resources(template, "AWS::CloudFront::ResponseHeadersPolicy")
+    name = behavior.get("ResponseHeadersPolicyId", {})
+    name = name.get("Ref") if isinstance(name, dict) else None
+    if name not in policies:
+        return [f"the distribution's response headers policy is not one of this template: {name!r}"]
+    config = policies[name]["Properties"]["ResponseHeadersPolicyConfig"]
+    security = config.get("SecurityHeadersConfig", {})
+    problems = [
+        f"{header} is not set over the origin's"
+        for header, value in security.items()
+        if not value.get("Override")
+    ]
+    problems += [
+        f"no {header}"
+        for header in (
+            "ContentTypeOptions",
+            "StrictTransportSecurity",
+            "ContentSecurityPolicy",
+            "ReferrerPolicy",
+        )
+        if header not in security
+    ]
+    if security.get("StrictTransportSecurity", {}).get("AccessControlMaxAgeSec", 0) < 31536000:
+        problems.append("HSTS max-age is under a year")
+    if security.get("ReferrerPolicy", {}).get("ReferrerPolicy") not in (
+        "no-referrer",
+        "same-origin",
+        "strict-origin",
+    ):
+        problems.append("the Referrer-Policy sends the path of static URLs to other origins")
+    csp = csp_directives(security.get("ContentSecurityPolicy", {}).get("ContentSecurityPolicy", ""))
+    if csp.get("default-src") != ["'none'"]:
+        problems.append(f"CSP default-src is {csp.get('default-src')!r}, not 'none'")
+    if "sandbox" not in csp or "allow-scripts" in csp["sandbox"]:
+        problems.append("CSP has no sandbox without allow-scripts")
+    if any(d in csp for d in ("script-src", "script-src-elem", "connect-src", "worker-src", "object-src")):
+        problems.append("CSP allows script, connections, workers or plugins")
+    if any("'unsafe-eval'" in v or "*" in v for v in csp.values()):
+        problems.append("CSP has 'unsafe-eval' or a wildcard source")
+    return problems
+
+
 CHECKS = [
     check_s3_grants,
     check_no_reference_to_the_triggering_bucket,
     check_artifacts_read_is_scoped_to_the_staging_prefix,
     check_live_writes_are_scoped_to_the_live_prefix,
     check_event_filter_matches_the_staging_prefix,
+    check_only_the_artifacts_bucket_may_invoke,
+    check_deployer_keys_are_written_conditionally,
+    check_cdn_response_headers,
     check_handler_environment,
     check_deploys_are_serialised,
     check_failed_deploys_reach_a_queue,
@@ -405,6 +533,37 @@ def _objects(bucket: Any) -> dict[str, Any]:
 
 
 FN = f"Resources.{FUNCTION}.Properties"
+HEADERS = "Resources.CdnResponseHeaders.Properties.ResponseHeadersPolicyConfig.SecurityHeadersConfig"
+
+
+def _notification_list(template: Template) -> list[dict[str, Any]]:
+    configs: list[dict[str, Any]] = template["Resources"]["ArtifactsBucket"]["Properties"][
+        "NotificationConfiguration"
+    ]["LambdaConfigurations"]
+    return configs
+
+
+def _rules(index: int, rules: list[dict[str, Any]]) -> Callable[[Template], None]:
+    return lambda template: _notification_list(template)[index]["Filter"]["S3Key"].update(Rules=rules)
+
+
+def _policy_statements(template: Template) -> list[dict[str, Any]]:
+    [policy] = [p for p in function(template)["Policies"] if isinstance(p, dict) and "Statement" in p]
+    found: list[dict[str, Any]] = policy["Statement"]
+    return found
+
+
+def _behavior(key: str, value: Any) -> Callable[[Template], None]:
+    return _set(f"Resources.CdnDistribution.Properties.DistributionConfig.DefaultCacheBehavior.{key}", value)
+
+
+def _headers(header: str, value: Any) -> Callable[[Template], None]:
+    return _set(f"{HEADERS}.{header}", value)
+
+
+def _csp(policy: str) -> Callable[[Template], None]:
+    return _headers("ContentSecurityPolicy", {"ContentSecurityPolicy": policy, "Override": True})
+
 
 MUTATIONS = [
     ("s3-star", _grant("SyncLiveFiles", Action=["s3:*"]), check_s3_grants),
@@ -451,19 +610,118 @@ MUTATIONS = [
     ),
     (
         "prefix-drift",
-        _set(
-            f"{FN}.Events.ArtifactStaged.Properties.Filter.S3Key.Rules",
-            [{"Name": "prefix", "Value": "staging/"}, {"Name": "suffix", "Value": ".zip"}],
-        ),
+        _rules(0, [{"Name": "prefix", "Value": "staging/"}, {"Name": "suffix", "Value": ".zip"}]),
         check_event_filter_matches_the_staging_prefix,
     ),
     (
         "no-suffix",
+        _rules(0, [{"Name": "prefix", "Value": {"Ref": "StagingPrefix"}}]),
+        check_event_filter_matches_the_staging_prefix,
+    ),
+    (
+        "no-rollback-trigger",
+        lambda t: _notification_list(t).pop(1),
+        check_event_filter_matches_the_staging_prefix,
+    ),
+    (
+        "sam-s3-event",
         _set(
-            f"{FN}.Events.ArtifactStaged.Properties.Filter.S3Key.Rules",
-            [{"Name": "prefix", "Value": {"Ref": "StagingPrefix"}}],
+            f"{FN}.Events", {"Staged": {"Type": "S3", "Properties": {"Bucket": {"Ref": "ArtifactsBucket"}}}}
         ),
         check_event_filter_matches_the_staging_prefix,
+    ),
+    (
+        "no-source-arn",
+        _set("Resources.SyncInvokePermission.Properties.SourceArn", None),
+        check_only_the_artifacts_bucket_may_invoke,
+    ),
+    (
+        "no-source-account",
+        _set("Resources.SyncInvokePermission.Properties.SourceAccount", None),
+        check_only_the_artifacts_bucket_may_invoke,
+    ),
+    (
+        "other-source-bucket",
+        _set(
+            "Resources.SyncInvokePermission.Properties.SourceArn", {"Fn::Sub": "arn:${AWS::Partition}:s3:::*"}
+        ),
+        check_only_the_artifacts_bucket_may_invoke,
+    ),
+    (
+        "no-permission",
+        _set("Resources.SyncInvokePermission", None),
+        check_only_the_artifacts_bucket_may_invoke,
+    ),
+    (
+        "bucket-first",
+        _set("Resources.ArtifactsBucket.DependsOn", None),
+        check_only_the_artifacts_bucket_may_invoke,
+    ),
+    (
+        "history-unconditional",
+        _grant("HistoryOnlyIfAbsent", Condition={"Null": {"s3:if-match": "true"}}),
+        check_deployer_keys_are_written_conditionally,
+    ),
+    (
+        "history-deny-gone",
+        lambda t: _policy_statements(t).remove(_statement(t, "HistoryOnlyIfAbsent")),
+        check_deployer_keys_are_written_conditionally,
+    ),
+    (
+        "manifest-if-match-only",
+        _grant("ManifestOnlyConditional", Condition={"Null": {"s3:if-match": "true"}}),
+        check_deployer_keys_are_written_conditionally,
+    ),
+    (
+        "manifest-deny-elsewhere",
+        lambda t: _statement(t, "ManifestOnlyConditional").update(Resource=live_objects(t, "other.json")),
+        check_deployer_keys_are_written_conditionally,
+    ),
+    (
+        "history-prefix-drift",
+        _set(f"{FN}.Environment.Variables.HISTORY_PREFIX", "releases/"),
+        check_deployer_keys_are_written_conditionally,
+    ),
+    (
+        "managed-cors-only",
+        _behavior("ResponseHeadersPolicyId", "60669652-455b-4ae9-85a4-c4c02393f86c"),
+        check_cdn_response_headers,
+    ),
+    ("no-nosniff", _headers("ContentTypeOptions", None), check_cdn_response_headers),
+    (
+        "short-hsts",
+        _headers("StrictTransportSecurity", {"AccessControlMaxAgeSec": 300, "Override": True}),
+        check_cdn_response_headers,
+    ),
+    (
+        "csp-allows-scripts",
+        _csp("default-src 'none'; script-src 'self'; sandbox allow-scripts"),
+        check_cdn_response_headers,
+    ),
+    ("csp-no-sandbox", _csp("default-src 'none'; style-src 'self'"), check_cdn_response_headers),
+    ("csp-default-self", _csp("default-src 'self'; sandbox"), check_cdn_response_headers),
+    (
+        "csp-not-overriding",
+        _headers(
+            "ContentSecurityPolicy",
+            {"ContentSecurityPolicy": "default-src 'none'; sandbox", "Override": False},
+        ),
+        check_cdn_response_headers,
+    ),
+    (
+        "leaky-referrer",
+        _headers("ReferrerPolicy", {"ReferrerPolicy": "unsafe-url", "Override": True}),
+        check_cdn_response_headers,
+    ),
+    (
+        "no-artifacts-bucket-env",
+        _set(f"{FN}.Environment.Variables.ARTIFACTS_BUCKET", None),
+        check_handler_environment,
+    ),
+    (
+        "other-artifacts-bucket-env",
+        _set(f"{FN}.Environment.Variables.ARTIFACTS_BUCKET", "elsewhere"),
+        check_handler_environment,
     ),
     ("no-live-bucket", _set(f"{FN}.Environment.Variables.LIVE_BUCKET", None), check_handler_environment),
     ("no-staging-prefix", _set(f"{FN}.Environment.Variables.STAGING_PREFIX", ""), check_handler_environment),
@@ -620,3 +878,157 @@ def test_the_deploy_doc_names_only_real_parameters_and_outputs(template: Templat
     assert outputs and outputs <= set(template["Outputs"])
     for name in [*template["Parameters"], *template["Outputs"]]:
         assert f"`{name}`" in doc, f"the README's Deploy to AWS section does not mention {name}"
+
+
+# ---------------------------------------------------------------- docs/deploy.md
+
+
+def json_blocks(text: str) -> list[Any]:
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, re.DOTALL)]
+
+
+def test_every_doc_the_template_cites_exists() -> None:
+    cited = set(re.findall(r"docs/[\w.-]+\.md", (ROOT / "template.yaml").read_text()))
+    assert "docs/deploy.md" in cited
+    assert [doc for doc in sorted(cited) if not (ROOT / doc).is_file()] == []
+
+
+def test_the_deploy_doc_gives_the_same_deny_statements_as_the_template(template: Template) -> None:
+    """The statements to paste on a bucket the stack does not own are the function's own Deny statements."""
+    blocks = json_blocks((ROOT / "docs" / "deploy.md").read_text())
+    pasted = [
+        s
+        for block in blocks
+        for s in as_list(block.get("Statement", block) if isinstance(block, dict) else block)
+    ]
+    for sid in ("HistoryOnlyIfAbsent", "ManifestOnlyConditional"):
+        mine = _statement(template, sid)
+        documented = [s for s in pasted if s.get("Sid") == sid]
+        assert len(documented) == 2, f"{sid}: want it once for the function's policy, once for the bucket's"
+        for statement in documented:
+            assert (statement["Effect"], statement["Action"], statement["Condition"]) == (
+                "Deny",
+                mine["Action"],
+                mine["Condition"],
+            )
+            suffix = mine["Resource"]["Fn::Sub"][0].split("${LivePrefix}")[1]
+            assert statement["Resource"] == f"arn:aws:s3:::LIVE_BUCKET/static/{suffix}"
+    assert any(s.get("Sid") == "AllowCloudFrontRead" for s in pasted)
+
+
+# ---------------------------------------------------------------- issue 10: reports, invalidation, event
+
+
+def _policy_entries(template: Template) -> list[Any]:
+    return [e for p in function(template)["Policies"] if isinstance(p, dict) for e in as_list(p["Statement"])]
+
+
+def test_reports_are_written_only_under_the_report_prefix_of_the_artifacts_bucket(template: Template) -> None:
+    env = environment(template)
+    prefix = env["REPORT_PREFIX"]
+    assert not prefix.startswith("staging/") and prefix.endswith("/"), "reports must not trigger the function"
+    grants = [
+        (actions, path)
+        for actions, bucket, path in s3_grants(template)
+        if bucket == artifacts_bucket_name(template) and path == f"/{prefix}*"
+    ]
+    assert grants == [(REPORT_ACTIONS, f"/{prefix}*")]
+
+
+def test_invalidation_is_granted_only_on_the_distribution_the_function_is_told_of(template: Template) -> None:
+    env = environment(template)
+    distribution = {"Fn::If": ["CreateCdn", {"Ref": "CdnDistribution"}, {"Ref": "CloudFrontDistributionId"}]}
+    assert env["CLOUDFRONT_DISTRIBUTION_ID"] == distribution
+    [entry] = [e for e in _policy_entries(template) if "Fn::If" in e and e["Fn::If"][0] == "InvalidateCdn"]
+    statement, otherwise = entry["Fn::If"][1:]
+    assert otherwise == NO_VALUE
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "cloudfront:CreateInvalidation")
+    text, variables = statement["Resource"]["Fn::Sub"]
+    assert text.endswith(":distribution/${Id}") and variables == {"Id": distribution}
+    assert template["Conditions"]["InvalidateCdn"]["Fn::Or"][0] == {"Condition": "CreateCdn"}
+
+
+def test_release_events_go_only_to_the_default_bus(template: Template) -> None:
+    assert environment(template)["EVENT_BUS_NAME"] == "default"
+    granted = [s for s in function_statements(template) if "events:PutEvents" in as_list(s["Action"])]
+    assert [s["Resource"] for s in granted] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+    ]
+    assert all(
+        not a.startswith(("events:", "cloudfront:")) or "*" not in a for s in granted for a in s["Action"]
+    )
+
+
+# ---------------------------------------------------------------- the verify-and-repair function
+
+
+def verify_function(template: Template) -> dict[str, Any]:
+    return template["Resources"]["VerifyFunction"]["Properties"]
+
+
+def verify_statements(template: Template) -> list[dict[str, Any]]:
+    return [s for p in verify_function(template)["Policies"] for s in statements(p)]
+
+
+def test_the_verify_function_runs_the_repair_handler_with_the_sync_functions_settings(
+    template: Template,
+) -> None:
+    verify = verify_function(template)
+    assert (verify["CodeUri"], verify["Handler"]) == ("lambda_fn/", "verify_app.lambda_handler")
+    assert (ROOT / "lambda_fn" / "verify_app.py").is_file()
+    sync_env, verify_env = environment(template), verify["Environment"]["Variables"]
+    for name in (
+        "LIVE_BUCKET",
+        "LIVE_PREFIX",
+        "STAGING_PREFIX",
+        "HISTORY_PREFIX",
+        *(f"CACHE_CONTROL_{kind}" for kind in ("HASHED", "UNHASHED", "MANIFEST")),
+    ):
+        assert verify_env[name] == sync_env[name], f"{name}: a repair must write what a deploy writes"
+    assert verify_env["ARTIFACTS_BUCKET"] == {"Ref": "ArtifactsBucket"}
+
+
+def test_the_verify_schedule_is_off_unless_a_schedule_is_given(template: Template) -> None:
+    parameter = template["Parameters"]["VerifySchedule"]
+    assert parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], "rate(1 day)")
+    assert not re.fullmatch(parameter["AllowedPattern"], "daily")
+    [event] = verify_function(template)["Events"].values()
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["State"] == {"Fn::If": ["HasVerifySchedule", "ENABLED", "DISABLED"]}
+    assert template["Conditions"]["HasVerifySchedule"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "VerifySchedule"}, ""]}]
+    }
+
+
+def test_the_verify_function_lists_only_the_live_prefix_and_never_writes_the_deployers_keys(
+    template: Template,
+) -> None:
+    found = {s["Sid"]: s for s in verify_statements(template)}
+    listing = found["ListLivePrefix"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${LivePrefix}*"}}}
+    assert found["ReadRetainedArtifacts"]["Action"] == "s3:GetObject"
+    assert found["ReadRetainedArtifacts"]["Resource"] == {
+        "Fn::Sub": "${ArtifactsBucket.Arn}/${StagingPrefix}*"
+    }
+    writes = found["RestoreLiveFiles"]
+    assert set(writes["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+    assert writes["Resource"]["Fn::Sub"][0].endswith("/${LivePrefix}*")
+    deny = found["NeverWriteDeployerKeys"]
+    assert (deny["Effect"], deny["Action"]) == ("Deny", "s3:PutObject")
+    denied = {resource["Fn::Sub"][0].rsplit("}", 1)[1] for resource in deny["Resource"]}
+    assert denied == {"staticfiles.json", ".releases/*"}
+    for statement in found.values():
+        actions = as_list(statement["Action"])
+        assert not any("*" in action or "Delete" in action for action in actions), statement["Sid"]
+
+
+def test_the_verify_function_logs_to_a_group_with_retention_and_is_not_retried(template: Template) -> None:
+    verify = verify_function(template)
+    group = template["Resources"][verify["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-verify"}
+    assert verify["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    assert verify["ReservedConcurrentExecutions"] == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import signal
 import tempfile
 import threading
 import zipfile
@@ -146,8 +147,31 @@ def _compress_all(
         yield from map(_compress_one, jobs)
         return
     # fork: the workers need nothing but this module, and Django's state is harmless to copy.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("fork"), initializer=_worker_signals
+    )
+    try:
         yield from pool.map(_compress_one, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+    except BaseException:  # cancelled (SIGTERM, Ctrl-C) or failed: stop the workers now, not after the queue
+        _stop(pool)
+        raise
+    pool.shutdown()
+
+
+def _worker_signals() -> None:
+    """Workers leave SIGINT to the parent (a terminal sends it to the whole group, and one traceback
+    per worker helps nobody) and die on SIGTERM, whatever handler they inherited through fork."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _compress_one(job: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict[str, bytes]]:

@@ -1,21 +1,30 @@
-"""`build_tool package`: collect, pack and stage a Django project's static files."""
+"""`build_tool`: collect, pack and stage a Django project's static files.
+
+Each subcommand is one entry of COMMANDS: a function adding its flags and a function running it.
+`execute` maps every domain error to its exit code and a one-line message, for all of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
+import signal
 import sys
-import tempfile
-import time
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
+from typing import Any
 
-from . import __version__
+from . import __version__, pipeline
 from .collect import ALLOWED_STORAGES, DEFAULT_STORAGE, CollectError, SettingsError
+from .env import Environment
+from .errors import Cancelled, UsageError
 from .package import PackageError
 from .upload import UploadError
+from .wait import DEFAULT_TIMEOUT, WaitError, WaitTimeout, describe
 
 
 class ExitCode(IntEnum):
@@ -27,142 +36,198 @@ class ExitCode(IntEnum):
     SETTINGS = 3  # the Django settings module cannot be loaded
     COLLECT = 4  # collectstatic failed (e.g. a CSS url() to a missing file)
     PACKAGE = 5  # the collected files cannot be packed
-    AWS = 6  # no credentials, no such bucket, upload failed
+    AWS = 6  # no credentials, no such profile, no such bucket, upload failed
+    REJECTED = 7  # --wait: the function rejected the artifact (the site is untouched)
+    DEPLOY_FAILED = 8  # --wait: the deploy failed and no retry replaced the failure
+    TIMED_OUT = 9  # --wait: no report on this upload within --timeout
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as a shell reports it
+    TERMINATED = 143  # SIGTERM (a CI runner cancelling the job): 128 + 15
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="build_tool", description=__doc__)
-    top.add_argument("--version", action="version", version=f"build_tool {__version__}")
-    commands = top.add_subparsers(dest="command", required=True)
-    package = commands.add_parser("package", help="collect, pack and stage the static files")
-    package.add_argument(
-        "--settings",
-        default=os.environ.get("DJANGO_SETTINGS_MODULE"),
-        help="Django settings module (default: $DJANGO_SETTINGS_MODULE)",
-    )
-    package.add_argument(
+EXIT_CODES: dict[type[Exception], ExitCode] = {
+    UsageError: ExitCode.USAGE,
+    SettingsError: ExitCode.SETTINGS,
+    CollectError: ExitCode.COLLECT,
+    PackageError: ExitCode.PACKAGE,
+    UploadError: ExitCode.AWS,
+    WaitTimeout: ExitCode.TIMED_OUT,
+    WaitError: ExitCode.AWS,
+}
+# --wait: the exit code of each outcome in the function's report (deployed, unchanged: OK).
+OUTCOME_CODES = {"rejected": ExitCode.REJECTED, "failed": ExitCode.DEPLOY_FAILED}
+
+EPILOG = """\
+exit codes:
+  0    done             1  a bug (with a traceback: please report it)
+  2    wrong flags      3  settings cannot be loaded    4  collectstatic failed
+  5    cannot pack      6  AWS: credentials, profile, region, bucket or upload
+  7    --wait: rejected    8  --wait: deploy failed    9  --wait: no report in time
+  130  cancelled by SIGINT (Ctrl-C)    143  cancelled by SIGTERM
+
+environment:
+  DJANGO_SETTINGS_MODULE  default for --settings
+  SOURCE_DATE_EPOCH       build time (seconds since 1970) instead of the commit's time
+  AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_DEFAULT_REGION,
+  AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE
+                          read by boto3 as usual (credentials, region, endpoint)
+  TMPDIR                  where the collect and the zip are made (removed afterwards)
+"""
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser, Environment], None]
+    run: Callable[[argparse.Namespace, Environment], int]
+
+
+def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, django: bool = False) -> None:
+    """`package`'s flags; `django=True` leaves out what manage.py already has (--settings)."""
+    if not django:
+        parser.add_argument(
+            "--settings",
+            default=env.environ.get("DJANGO_SETTINGS_MODULE"),
+            help="Django settings module (default: $DJANGO_SETTINGS_MODULE)",
+        )
+    parser.add_argument(
         "--project-dir",
         type=Path,
         default=Path.cwd(),
-        help="folder to import the project from (default: the current one)",
+        help="folder to import the project from, and whose git commit names the release "
+        "(default: the current one)",
     )
-    package.add_argument("--bucket", help="artifacts bucket to stage the zip in")
-    package.add_argument("--prefix", default="staging/", help="staging prefix (default: staging/)")
-    package.add_argument("--release", help="release id (default: the git commit, else a timestamp)")
-    package.add_argument("--output", type=Path, help="write the zip here and upload nothing")
-    package.add_argument(
+    parser.add_argument("--bucket", help="artifacts bucket to stage the zip in")
+    parser.add_argument("--prefix", default="staging/", help="staging prefix (default: staging/)")
+    parser.add_argument("--release", help="release id (default: the git commit, else a timestamp)")
+    parser.add_argument("--output", type=Path, help="write the zip here and upload nothing")
+    parser.add_argument(
         "--storage",
         default=DEFAULT_STORAGE,
         choices=ALLOWED_STORAGES,
         help=f"local manifest storage (default: {DEFAULT_STORAGE})",
     )
-    package.add_argument(
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         help="keep whitenoise's compressed outputs here between builds (restore it with your CI's "
         "cache step): only files whose bytes changed are compressed again",
     )
-    package.add_argument(
-        "--rollback",
-        action="store_true",
-        help="mark the artifact as a deliberate return to an older release",
+    parser.add_argument(
+        "--pin-file",
+        type=Path,
+        help="also write the release's record and manifest here, for the site to ship "
+        "(static_deploy.storage.PinnedManifestStaticFilesStorage)",
     )
-    package.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
-    package.add_argument("--json", action="store_true", help="print a JSON record on stdout")
-    package.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument(
+        "--rollback", action="store_true", help="mark the artifact as a deliberate return to an older release"
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="after staging, wait for the deploy's report and print it"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds --wait waits for the report (default: {DEFAULT_TIMEOUT:.0f})",
+    )
+    parser.add_argument(
+        "--report-prefix", default="reports/", help="the stack's REPORT_PREFIX (default: reports/)"
+    )
+    parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
+    parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
+
+
+def run_package(args: argparse.Namespace, env: Environment) -> int:
+    result = pipeline.package(args, env)
+    report: Any = result.get("report")
+    if args.json:
+        env.out(json.dumps(result, sort_keys=True))
+    elif not args.quiet:
+        env.out(str(result["uri"]))
+        env.err(pipeline.summary(result))
+        if report is not None:
+            env.out(describe(report))
+    return OUTCOME_CODES.get(report.get("outcome"), ExitCode.OK) if report else ExitCode.OK
+
+
+COMMANDS: dict[str, Command] = {
+    "package": Command("collect, pack and stage the static files", add_package_arguments, run_package),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, printing --help and usage errors to the Environment's streams."""
+
+    env = Environment()
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            (self.env.stdout if file is sys.stdout else self.env.stderr).write(message)
+
+
+def parser(env: Environment | None = None) -> argparse.ArgumentParser:
+    env = env or Environment()
+    formatter = argparse.RawDescriptionHelpFormatter
+    bound = type("BoundParser", (Parser,), {"env": env})
+    top = bound(prog="build_tool", description=__doc__, epilog=EPILOG, formatter_class=formatter)
+    top.add_argument("--version", action="version", version=f"build_tool {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(
+            name, help=command.help, description=command.help, epilog=EPILOG, formatter_class=formatter
+        )
+        command.add_arguments(sub, env)
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if not args.settings:
-        return fail(ExitCode.USAGE, "no settings module: pass --settings or set DJANGO_SETTINGS_MODULE")
-    if not args.bucket and not args.output:
-        return fail(ExitCode.USAGE, "say where the artifact goes: --bucket (upload) or --output")
-    if args.prefix and not args.prefix.endswith("/"):
-        return fail(ExitCode.USAGE, f"--prefix {args.prefix!r} must end with '/'")
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    env = env or Environment()
     try:
-        result = run(args)
-    except ValueError as error:
-        return fail(ExitCode.USAGE, str(error))
-    except SettingsError as error:
-        return fail(ExitCode.SETTINGS, str(error))
-    except CollectError as error:
-        return fail(ExitCode.COLLECT, str(error))
-    except PackageError as error:
-        return fail(ExitCode.PACKAGE, str(error))
-    except UploadError as error:
-        return fail(ExitCode.AWS, str(error))
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    elif not args.quiet:
-        print(result["uri"])
-        print(summary(result), file=sys.stderr)
-    return ExitCode.OK
+        args = parser(env).parse_args(argv)
+    except SystemExit as exit:  # --help, --version, or argparse's own usage error (2)
+        return int(exit.code or 0)
+    return execute(COMMANDS[args.command].run, args, env)
 
 
-def run(args: argparse.Namespace) -> dict[str, object]:
-    from . import collect, package, release, upload
-
-    started = time.monotonic()
-    info = release.detect(args.project_dir, args.release)
-    client = None
-    if not args.output:
-        client = upload.make_client(args.profile)
-        upload.check_bucket(client, args.bucket)
-    work = Path(tempfile.mkdtemp(prefix="build_tool-"))
+def execute(run: Callable[[argparse.Namespace, Environment], int], args: Any, env: Environment) -> int:
+    """Run a command: a domain error is one line and its exit code, a signal a clean stop; anything
+    else is a bug and propagates with its traceback (exit 1)."""
     try:
-        chatter(args, f"collecting static files of {args.settings} with {args.storage}")
-        collect.setup_django(args.settings, args.project_dir)
-        stats = collect.collect(work / "static", args.storage, args.cache_dir)
-        target = args.output or work / f"{info.release}.zip"
-        packed = package.pack(
-            work / "static",
-            target,
-            release=info.release,
-            created_at=info.created_at,
-            source_commit=info.source_commit,
-            tool=f"build_tool {__version__}",
-            storage=args.storage,
-            cache_dir=args.cache_dir,
-        )
-        if client is None:
-            uri = str(target.resolve())
-        else:
-            key = f"{args.prefix}{info.release}.zip"
-            progress = upload.ProgressBar(packed.size)
-            upload.stage(client, packed, args.bucket, key, rollback=args.rollback, progress=progress)
-            uri = f"s3://{args.bucket}/{key}"
+        with cancellable():
+            return run(args, env)
+    except Cancelled as cancelled:
+        code = ExitCode.INTERRUPTED if cancelled.signum == signal.SIGINT else ExitCode.TERMINATED
+        env.err(f"build_tool: cancelled by {cancelled}; workers stopped, temporary files removed")
+        return code
+    except tuple(EXIT_CODES) as error:
+        return fail(env, exit_code(error), str(error))
+
+
+def exit_code(error: Exception) -> ExitCode:
+    return next(code for kind, code in EXIT_CODES.items() if isinstance(error, kind))
+
+
+@contextmanager
+def cancellable() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Cancelled (once: a second signal during the cleanup is ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel(signum: int, frame: object) -> None:
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, signal.SIG_IGN)
+        raise Cancelled(signum)
+
+    previous = {name: signal.signal(name, cancel) for name in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return {
-        "uri": uri,
-        "release": info.release,
-        "created_at": info.created_at,
-        "source_commit": info.source_commit,
-        "files": packed.record.file_count,
-        "bytes": packed.total_bytes,
-        "zip_bytes": packed.size,
-        "sha256": packed.sha256,
-        "seconds": round(time.monotonic() - started, 2),
-        "compressed": stats.compressed,
-        "compressed_from_cache": stats.reused,
-    }
+        for name, handler in previous.items():
+            signal.signal(name, handler)
 
 
-def summary(result: dict[str, object]) -> str:
-    return (
-        f"release {result['release']}: {result['files']} files, {result['bytes']} bytes "
-        f"packed into {result['zip_bytes']} bytes in {result['seconds']} s; "
-        f"{result['compressed']} contents compressed, {result['compressed_from_cache']} from the cache"
-    )
-
-
-def chatter(args: argparse.Namespace, message: str) -> None:
-    if not (args.quiet or args.json):
-        print(message, file=sys.stderr)
-
-
-def fail(code: ExitCode, message: str) -> int:
-    print(f"build_tool: error: {message}", file=sys.stderr)
+def fail(env: Environment, code: ExitCode, message: str) -> int:
+    env.err(f"build_tool: error: {message}")
     return code

@@ -22,6 +22,7 @@ from whitenoise.compress import Compressor
 from whitenoise.storage import CompressedManifestStaticFilesStorage as WhitenoiseStorage
 
 from .cache import ENCODERS, CompressionCache, CompressionStats
+from .collect import COMPRESSION_SETTING
 
 
 class CachedCompressor(Compressor):
@@ -59,14 +60,17 @@ class CachedCompressor(Compressor):
 
 
 class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
-    """whitenoise's storage, same output bytes; STORAGES OPTIONS: `cache_dir` (a folder to keep
-    between builds; default: a temporary one) and `stats` (a CompressionStats to fill in)."""
+    """whitenoise's storage, same output bytes; options `cache_dir` (a folder to keep between builds;
+    default: a temporary one) and `stats` (a CompressionStats to fill in), from STORAGES OPTIONS or
+    else the BUILD_TOOL_COMPRESSION setting (build_tool.collect sets it)."""
 
     def __init__(
         self, *args: Any, cache_dir: str | None = None, stats: CompressionStats | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.cache_dir = cache_dir
+        configured = getattr(settings, COMPRESSION_SETTING, None) or {}
+        self.cache_dir = cache_dir or configured.get("cache_dir")
+        stats = stats if stats is not None else configured.get("stats")
         self.stats = stats if stats is not None else CompressionStats()
 
     def create_compressor(self, **kwargs: Any) -> Compressor:

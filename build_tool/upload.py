@@ -9,9 +9,15 @@ from typing import Any, TextIO
 
 import boto3
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    InvalidRegionError,
+    NoCredentialsError,
+    ProfileNotFound,
+)
 
-from staticsync.contract import META_RELEASE_SHA256, META_ROLLBACK, META_SHA256, META_TAIL_BYTES
+from staticsync.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
 
 from .package import Packed
 
@@ -21,7 +27,16 @@ class UploadError(Exception):
 
 
 def make_client(profile: str | None = None) -> Any:
-    return boto3.Session(profile_name=profile).client("s3")
+    """An S3 client; a missing profile or a malformed region is an UploadError naming it."""
+    try:
+        return boto3.Session(profile_name=profile).client("s3")
+    except ProfileNotFound as error:
+        name = error.kwargs.get("profile", profile)
+        raise UploadError(
+            f"AWS profile {name!r} not found (check --profile, AWS_PROFILE, ~/.aws/config)"
+        ) from None
+    except InvalidRegionError as error:
+        raise UploadError(f"{error} (check AWS_REGION, AWS_DEFAULT_REGION or the profile's region)") from None
 
 
 def check_bucket(client: Any, bucket: str) -> None:
@@ -47,16 +62,15 @@ def stage(
     bucket: str,
     key: str,
     *,
-    rollback: bool = False,
     progress: Callable[[int], None] | None = None,
-) -> None:
+) -> str | None:
+    """Upload the artifact; returns the staged object's ETag (what `--wait` looks for in the report),
+    or None when it cannot be read back (no s3:GetObject on the staging prefix)."""
     metadata = {
         META_SHA256: packed.sha256,
         META_RELEASE_SHA256: packed.release_sha256,
         META_TAIL_BYTES: str(packed.tail_bytes),
     }
-    if rollback:
-        metadata[META_ROLLBACK] = "true"
     extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
     try:
         client.upload_file(
@@ -71,14 +85,21 @@ def stage(
         raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
     except (ClientError, BotoCoreError) as error:
         raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+    # The managed transfer returns nothing; one HEAD reads the ETag of what was just stored.
+    try:
+        etag: str = client.head_object(Bucket=bucket, Key=key)["ETag"]
+    except (ClientError, BotoCoreError):
+        return None
+    return etag.strip('"')
 
 
 class ProgressBar:
     """A one-line bar on a terminal's stderr; silent elsewhere."""
 
-    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, stream: TextIO = sys.stderr, *, enabled: bool = True) -> None:
+        """`enabled=False` (--quiet) silences it on a terminal too."""
         self.total, self.stream, self.done = max(total, 1), stream, 0
-        self.enabled = stream.isatty()
+        self.enabled = enabled and stream.isatty()
         self._lock = threading.Lock()
 
     def __call__(self, sent: int) -> None:

@@ -1,18 +1,24 @@
-"""`build_tool package` as a user runs it: exit codes, one-line errors, output, no leftovers."""
+"""`build_tool package` as a user runs it: exit codes, one-line errors, output, no leftovers.
+
+In-process (tests/inprocess.py: `main(argv, env)` in a forked child); tests/unit/test_cli_signals.py
+keeps the runs that need a real process.
+"""
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "example"
+from build_tool import cli, pipeline
+from build_tool.env import Environment
+from tests.inprocess import PROJECTS, ROOT
+from tests.inprocess import cli as run
+
+TOUCHY = PROJECTS / "touchy"
 BROKEN_SETTINGS = """
 from pathlib import Path
 SECRET_KEY = "x"
@@ -22,31 +28,12 @@ STATICFILES_DIRS = [Path(__file__).parent / "assets"]
 """
 
 
-def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh interpreter with no AWS configuration but what `env` gives."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
-    clean.update(
-        TMPDIR=str(tmp_path / "tmp"),
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        SOURCE_DATE_EPOCH="1767225600",
-        **env,
-    )
-    (tmp_path / "tmp").mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "build_tool", "package", *args],
-        capture_output=True,
-        text=True,
-        env=clean,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+def package(*args: str) -> list[str]:
+    return ["package", *args]
 
 
-def example(*args: str) -> list[str]:
-    return ["--settings", "exampleproject.settings", "--project-dir", str(EXAMPLE), *args]
+def touchy(*args: str) -> list[str]:
+    return package("--settings", "touchysettings", "--project-dir", str(TOUCHY), *args)
 
 
 @pytest.fixture
@@ -61,75 +48,122 @@ def broken_project(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--output", "x.zip"], 2, "no settings module"),
-        (["--settings", "exampleproject.settings"], 2, "--bucket (upload) or --output"),
-        (["--settings", "s", "--bucket", "b", "--prefix", "staging"], 2, "must end with '/'"),
-        (example("--output", "x.zip", "--release", "../evil"), 2, "--release '../evil'"),
+        (package("--output", "x.zip"), 2, "no settings module"),
+        (package("--settings", "touchysettings"), 2, "--bucket (upload) or --output"),
+        (package("--settings", "s", "--bucket", "b", "--prefix", "staging"), 2, "must end with '/'"),
+        (touchy("--output", "x.zip", "--release", "../evil"), 2, "--release '../evil'"),
+        (touchy("--output", "no/such/folder/x.zip"), 2, "folder no/such/folder does not exist"),
+        (touchy("--output", "tests"), 2, "--output tests is a folder"),
+        (touchy("--bucket", "b", "--profile", "nope"), 6, "AWS profile 'nope' not found"),
+        (package("--settings", "nosuch.settings", "--output", "x.zip"), 3, "cannot import settings"),
         (
-            ["--settings", "nosuch.settings", "--output", "x.zip"],
+            package("--settings", "nostatic", "--project-dir", str(TOUCHY), "--output", "x.zip"),
             3,
-            "cannot import settings 'nosuch.settings'",
+            "do not install 'django.contrib.staticfiles'",
         ),
+        (package("--settings", "s", "--bogus"), 2, "unrecognized arguments: --bogus"),
     ],
 )
 def test_user_mistakes_get_one_line_and_a_documented_exit_code(
     tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
     done = run(args, tmp_path)
-    assert done.returncode == code
+    assert done.returncode == code, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith("build_tool: error: ")
+    assert "collecting" not in done.stderr  # found before the slow part
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(("build_tool: error: ", "build_tool package: error: "))
 
 
-def test_a_css_url_to_a_missing_file_fails_the_collect_naming_the_file(
-    tmp_path: Path, broken_project: Path
+def test_a_malformed_region_is_one_line_with_the_aws_code(tmp_path: Path) -> None:
+    done = run(touchy("--bucket", "b"), tmp_path, AWS_DEFAULT_REGION="eu west 1", AWS_ACCESS_KEY_ID="x")
+    assert done.returncode == 6
+    assert done.stderr.count("\n") == 1 and "AWS_REGION" in done.stderr
+
+
+def test_a_bad_source_date_epoch_is_a_usage_error(tmp_path: Path) -> None:
+    done = run(touchy("--output", "x.zip"), tmp_path, SOURCE_DATE_EPOCH="yesterday")
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1)
+    assert "SOURCE_DATE_EPOCH='yesterday'" in done.stderr
+
+
+def test_a_bug_stays_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Any ValueError used to be reported as a usage error; only UsageError is one now.
+    def broken(args: object, env: object) -> dict[str, object]:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(pipeline, "package", broken)
+    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), environ={})
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["package", "--settings", "s", "--output", "x.zip"], env)
+
+
+@pytest.mark.parametrize(
+    "storage",
+    [
+        "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        "django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+    ],
+)
+def test_a_css_url_to_a_missing_file_is_one_line_naming_both_files(
+    tmp_path: Path, broken_project: Path, storage: str
 ) -> None:
-    done = run(
-        ["--settings", "brokensettings", "--project-dir", str(broken_project), "--output", "x.zip"], tmp_path
-    )
+    args = package("--settings", "brokensettings", "--project-dir", str(broken_project), "--output", "x.zip")
+    done = run([*args, "--storage", storage, "--quiet"], tmp_path)
     assert done.returncode == 4
-    assert "gone.png" in done.stderr and "css/site.css" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "css/site.css refers to img/gone.png" in done.stderr
+    assert "object at 0x" not in done.stderr
     assert list((tmp_path / "tmp").iterdir()) == []  # temporary files removed on failure too
 
 
 def test_no_credentials_fails_before_collecting(tmp_path: Path) -> None:
-    done = run(example("--bucket", "artifacts"), tmp_path)
+    done = run(touchy("--bucket", "artifacts"), tmp_path)
     assert done.returncode == 6
     assert "no AWS credentials" in done.stderr
     assert "collecting" not in done.stderr
 
 
-def test_output_writes_the_zip_and_makes_no_s3_call_whatever_storages_says(tmp_path: Path) -> None:
-    # exampleproject's STORAGES is django-storages' S3ManifestStaticStorage; any S3 call would hit
-    # this closed port and fail.
+def test_output_writes_the_zip_and_json_record(tmp_path: Path) -> None:
     out = tmp_path / "artifact.zip"
-    done = run(
-        example("--output", str(out), "--release", "r1", "--json"),
-        tmp_path,
-        AWS_ENDPOINT_URL_S3="http://127.0.0.1:9",
-        AWS_ACCESS_KEY_ID="x",
-        AWS_SECRET_ACCESS_KEY="x",
-    )
+    done = run(touchy("--output", str(out), "--release", "r1", "--json"), tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["release"] == "r1" and result["uri"] == str(out)
     assert result["created_at"] == "2026-01-01T00:00:00Z"
     names = zipfile.ZipFile(out).namelist()
-    assert "static/shop/css/site.css" in names and names[-2:] == ["staticfiles.json", "release.json"]
+    assert "static/touchy/css/app.css" in names and names[-2:] == ["staticfiles.json", "release.json"]
     assert result["files"] == len(names) - 2
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_human_output_is_the_uri_on_stdout_and_a_summary_on_stderr(tmp_path: Path) -> None:
     out = tmp_path / "artifact.zip"
-    done = run(example("--output", str(out), "--release", "r1"), tmp_path)
+    done = run(touchy("--output", str(out), "--release", "r1"), tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out)
     assert "release r1:" in done.stderr and "files" in done.stderr
 
 
 def test_quiet_prints_nothing_on_success(tmp_path: Path) -> None:
-    done = run(example("--output", str(tmp_path / "a.zip"), "--release", "r1", "--quiet"), tmp_path)
+    done = run(touchy("--output", str(tmp_path / "a.zip"), "--release", "r1", "--quiet"), tmp_path)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_help_lists_the_exit_codes_and_the_environment(tmp_path: Path) -> None:
+    done = run(["package", "--help"], tmp_path)
+    assert done.returncode == 0
+    for code in ExitCodes:
+        assert f"{code.value} " in done.stdout
+    for variable in ("DJANGO_SETTINGS_MODULE", "SOURCE_DATE_EPOCH", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+        assert variable in done.stdout
+
+
+ExitCodes = list(cli.ExitCode)
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for code in cli.ExitCode:
+        assert f"| {code.value} |" in readme

@@ -1,0 +1,143 @@
+"""What `build_tool package` (and `manage.py deploystatic`) do: check, collect, pack, stage."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .env import Environment
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .package import Packed
+    from .release import ReleaseInfo
+
+
+def check(args: argparse.Namespace) -> None:
+    """The mistakes that can be seen from the flags alone, before anything slow runs."""
+    if not args.settings:
+        raise UsageError("no settings module: pass --settings or set DJANGO_SETTINGS_MODULE")
+    if not args.bucket and not args.output:
+        raise UsageError("say where the artifact goes: --bucket (upload) or --output")
+    if args.prefix and not args.prefix.endswith("/"):
+        raise UsageError(f"--prefix {args.prefix!r} must end with '/'")
+    if getattr(args, "wait", False) and (
+        args.output or args.timeout <= 0 or not args.report_prefix.endswith("/")
+    ):
+        raise UsageError(
+            "--wait needs --bucket (not --output), a --timeout above 0 and a --report-prefix ending in '/'"
+        )
+    for flag, path in (("--output", args.output), ("--pin-file", args.pin_file)):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{flag} {path} is a folder: name the file to write")
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"{flag} {path}: folder {path.parent} does not exist")
+    if args.cache_dir is not None and args.cache_dir.exists() and not args.cache_dir.is_dir():
+        raise UsageError(f"--cache-dir {args.cache_dir} is a file, not a folder")
+    if not args.project_dir.is_dir():
+        raise UsageError(f"--project-dir {args.project_dir} is not a folder")
+
+
+def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
+    """Collect, pack and stage (or write to --output); the JSON record of what was made."""
+    from . import collect, release, upload, wait
+
+    check(args)
+    started = time.monotonic()
+    ignore = (args.cache_dir,) if args.cache_dir else ()
+    info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
+    client, waiter, etag = None, None, None
+    if not args.output:
+        client = upload.make_client(args.profile)
+        upload.check_bucket(client, args.bucket)
+    work = Path(tempfile.mkdtemp(prefix="build_tool-"))
+    try:
+        message = f"collecting static files of {args.settings} with {args.storage}"
+        stats = collect.collect(
+            args.settings,
+            args.project_dir,
+            work / "static",
+            args.storage,
+            args.cache_dir,
+            started=lambda: chatter(args, env, message),
+        )
+        packed = _pack(args, work, info)
+        if args.pin_file:
+            write_pin(packed.path, args.pin_file)
+        if client is None:
+            shutil.move(packed.path, args.output)
+            uri = str(args.output.resolve())
+        else:
+            key = f"{args.prefix}{info.release}.zip"
+            progress = upload.ProgressBar(packed.size, env.stderr, enabled=not args.quiet)
+            waiter = wait.Waiter.for_args(client, args, key)  # looks before staging
+            etag = upload.stage(client, packed, args.bucket, key, progress=progress)
+            uri = f"s3://{args.bucket}/{key}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result: dict[str, object] = {
+        "uri": uri,
+        "release": info.release,
+        "created_at": info.created_at,
+        "source_commit": info.source_commit,
+        "files": packed.record.file_count,
+        "bytes": packed.total_bytes,
+        "zip_bytes": packed.size,
+        "sha256": packed.sha256,
+        "seconds": round(time.monotonic() - started, 2),
+        "compressed": stats.compressed,
+        "compressed_from_cache": stats.reused,
+    }
+    if waiter is not None:
+        chatter(args, env, f"waiting for the deploy's report at {waiter.uri}")
+        result["report"] = waiter.wait(etag)
+    return result
+
+
+def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo) -> Packed:
+    from . import package
+
+    return package.pack(
+        work / "static",
+        work / f"{info.release}.zip",
+        release=info.release,
+        created_at=info.created_at,
+        source_commit=info.source_commit,
+        tool=f"build_tool {__version__}",
+        storage=args.storage,
+        cache_dir=args.cache_dir,
+        ancestry=info.ancestry,
+    )
+
+
+def write_pin(artifact: Path, target: Path) -> None:
+    """The release's record and manifest, as the live bucket's history object holds them: the file a
+    site ships so static_deploy.storage.PinnedManifestStaticFilesStorage renders this release's names."""
+    import zipfile
+
+    from staticsync.contract import MANIFEST_NAME, RELEASE_NAME
+    from staticsync.live import history_body
+
+    with zipfile.ZipFile(artifact) as archive:
+        body = history_body(archive.read(RELEASE_NAME), archive.read(MANIFEST_NAME))
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_bytes(body)
+    temporary.replace(target)
+
+
+def summary(result: dict[str, object]) -> str:
+    return (
+        f"release {result['release']}: {result['files']} files, {result['bytes']} bytes "
+        f"packed into {result['zip_bytes']} bytes in {result['seconds']} s; "
+        f"{result['compressed']} contents compressed, {result['compressed_from_cache']} from the cache"
+    )
+
+
+def chatter(args: argparse.Namespace, env: Environment, message: str) -> None:
+    if not (args.quiet or args.json):
+        env.err(message)

@@ -1,0 +1,63 @@
+"""`manage.py deploystatic`: `build_tool package` as a management command, defaults from STATIC_DEPLOY."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from build_tool import cli
+from build_tool.collect import SettingsError
+from build_tool.env import Environment
+from static_deploy.config import static_deploy, unknown_keys
+
+# Django's own options, which `package` does not take.
+DJANGO_OPTIONS = {
+    "verbosity",
+    "settings",
+    "pythonpath",
+    "traceback",
+    "no_color",
+    "force_color",
+    "skip_checks",
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Collect, pack and stage the static files, as `build_tool package` does, with the same options "
+        "and exit codes; settings.STATIC_DEPLOY gives their defaults (bucket, prefix, cache_dir, ...)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        before = {action.dest for action in parser._actions}
+        cli.add_package_arguments(parser, Environment(), django=True)
+        self.options = {action.dest for action in parser._actions} - before
+        parser.epilog, parser.formatter_class = cli.EPILOG, argparse.RawDescriptionHelpFormatter
+        config = static_deploy()
+        parser.set_defaults(**{key: value for key, value in config.items() if key in self.options})
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        values = {key: value for key, value in options.items() if key not in DJANGO_OPTIONS}
+        namespace = argparse.Namespace(**values, settings=settings.SETTINGS_MODULE)
+        env = Environment(stdout=_raw(self.stdout), stderr=_raw(self.stderr))
+        code = cli.execute(self._run, namespace, env)
+        if code:
+            sys.exit(code)
+
+    def _run(self, args: argparse.Namespace, env: Environment) -> int:
+        unknown = unknown_keys(static_deploy(), self.options)
+        if unknown:
+            raise SettingsError(
+                f"settings.STATIC_DEPLOY has unknown keys {unknown}: use the option names of "
+                f"`manage.py deploystatic --help` with underscores ({', '.join(sorted(self.options))})"
+            )
+        return cli.run_package(args, env)
+
+
+def _raw(wrapper: Any) -> Any:
+    """The stream under Django's OutputWrapper, which would add a newline to every progress write."""
+    return getattr(wrapper, "_out", wrapper)

@@ -1,0 +1,5 @@
+"""Settings without django.contrib.staticfiles: nothing to collect with."""
+
+SECRET_KEY = "nostatic"
+INSTALLED_APPS = ["django.contrib.contenttypes"]
+STATIC_URL = "/static/"

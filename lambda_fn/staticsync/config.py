@@ -24,8 +24,10 @@ class Settings:
     MAX_MEMBERS (200000), MAX_TOTAL_BYTES (8 GiB), MAX_MEMBER_BYTES (5 GiB, S3's single PUT limit),
     MAX_COMPRESSION_RATIO (1000), ARTIFACTS_BUCKET ("": records of any bucket are accepted),
     REPORT_PREFIX ("reports/", in the artifacts bucket), CLOUDFRONT_DISTRIBUTION_ID ("": no invalidation),
-    EVENT_BUS_NAME ("default"; "": no event),
-    LIVE_ETAG_MD5 ("true"; "false" when the live bucket's ETags are not MD5s, e.g. SSE-KMS).
+    EVENT_BUS_NAME ("": no event; the template sets "default", the account's default bus),
+    LIVE_ETAG_MD5 ("true"; "false" when the live bucket's ETags are not MD5s, e.g. SSE-KMS),
+    RETAIN_RELEASES (5), RETENTION_GRACE_DAYS (7), PRUNE_MAX_DELETES (1000), PRUNE_AFTER_DEPLOY ("true"):
+    retention by releases (staticsync/retention.py).
     """
 
     live_bucket: str
@@ -43,8 +45,12 @@ class Settings:
     artifacts_bucket: str = ""
     report_prefix: str = "reports/"
     cloudfront_distribution_id: str = ""
-    event_bus_name: str = "default"
+    event_bus_name: str = ""
     etag_md5: bool = True
+    retain_releases: int = 5
+    retention_grace_days: int = 7
+    prune_max_deletes: int = 1000
+    prune_after_deploy: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,8 +74,12 @@ class Settings:
             artifacts_bucket=env.get("ARTIFACTS_BUCKET", "").strip(),
             report_prefix=_prefix(env, "REPORT_PREFIX", "reports/", required=True),
             cloudfront_distribution_id=env.get("CLOUDFRONT_DISTRIBUTION_ID", "").strip(),
-            event_bus_name=env.get("EVENT_BUS_NAME", "default").strip(),
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
             etag_md5=_bool(env, "LIVE_ETAG_MD5", True),
+            retain_releases=_int(env, "RETAIN_RELEASES", 5, low=1),
+            retention_grace_days=_int(env, "RETENTION_GRACE_DAYS", 7, low=1),
+            prune_max_deletes=_int(env, "PRUNE_MAX_DELETES", 1000, low=1),
+            prune_after_deploy=_bool(env, "PRUNE_AFTER_DEPLOY", True),
         )
 
     def live_key(self, path: str) -> str:

@@ -39,13 +39,19 @@ def records(raw_event: Mapping[str, Any]) -> Iterator[Record]:
 
 
 def handle_event(
-    raw_event: Mapping[str, Any], settings: Settings, actions: Mapping[str, Action], logger: Any, metrics: Any
+    raw_event: Mapping[str, Any],
+    settings: Settings,
+    actions: Mapping[str, Action],
+    logger: Any,
+    metrics: Any,
+    publish: Callable[[SyncReport], Any] = lambda report: None,
 ) -> dict[str, Any]:
-    """Run the action of each record's kind, in order, and return the reports.
+    """Run the action of each record's kind, in order, publish each report, and return them.
 
     A failure (transient: it raises) is logged and the next record still runs; once all have had
     their turn the failure is raised (itself when there is one), so Lambda retries the event and the
-    records that succeeded find their work done.
+    records that succeeded find their work done. `publish` (the report object CI waits on) raises
+    when it cannot: the record has then failed too, and its retry publishes.
     """
     reports: list[dict[str, Any]] = []
     if "Records" not in raw_event:  # s3:TestEvent, sent when a notification is configured
@@ -66,15 +72,29 @@ def handle_event(
             logger.info("skipped", extra={**where, "reason": ARTIFACT_GONE, "detail": str(error)})
             continue
         except Exception as error:
+            publish_quietly(publish, report)
             logger.exception("deploy failed", extra=report.as_log())
             report.add_metrics(metrics)
             failures.append((report.artifact, error))
             continue
+        try:
+            publish(report)
+        except Exception as error:
+            logger.exception("report not written", extra=report.as_log())
+            failures.append((report.artifact, error))
         logger.info("deploy finished", extra=report.as_log())
         report.add_metrics(metrics)
         reports.append(report.as_log())
     raise_failures(failures)
     return {"deploys": reports}
+
+
+def publish_quietly(publish: Callable[[SyncReport], Any], report: SyncReport) -> None:
+    """Publish the report of a record that failed: its own error is the one to raise."""
+    try:
+        publish(report)
+    except Exception as error:  # logged with the record's failure, which matters more
+        report.warn(f"report not written: {type(error).__name__}: {error}")
 
 
 def raise_failures(failures: list[tuple[str, Exception]]) -> None:

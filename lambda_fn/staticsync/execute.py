@@ -44,9 +44,9 @@ class Executor:
         self.client, self.settings, self.artifact, self.view = client, settings, artifact, view
         self.report, self.remaining_seconds = report, remaining_seconds
         self.policy = HeaderPolicy.for_release(settings, view.record.files, view.manifest)
-        self.uploaded = _counter(report)
+        self.uploaded = _counter(report, settings)
 
-    def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:
+    def run(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
         """A plan up to PREVERIFY_BYTES is read in one pass of coalesced ranges, so a file and its
         hashed copy share a GET although they are written in different phases. A larger one is
         streamed: one pass uploads the content-addressed names and checks the others (keeping them
@@ -69,6 +69,7 @@ class Executor:
         self.put(files, [p for p in plan.mutable if p in files])
         self.check_time("the cutover")
         self.cut_over(plan)
+        return plan
 
     @property
     def workers(self) -> int:
@@ -130,17 +131,17 @@ class Executor:
     def cut_over(self, plan: Plan) -> None:
         assert plan.cutover is not None
         release, manifest = self.view.release, self.view.manifest_bytes
+        headers = self.policy.manifest_headers()
         try:
-            cut_over(
-                self.client, self.settings, release, manifest, plan.cutover, self.policy.manifest_headers()
-            )
+            etag = cut_over(self.client, self.settings, release, manifest, plan.cutover, headers)
         except LiveChanged:
             live = read_live(self.client, self.settings)
             if (live.release, live.manifest_bytes) != (release, manifest):
                 raise
             self.report.outcome = "unchanged"  # a concurrent delivery of this same artifact cut over first
             return
-        self.report.outcome = "deployed"
+        self.report.outcome, self.report.manifest_etag = "deployed", etag.strip('"')
+        self.report.sequence, self.report.live_release_after = plan.cutover.position.sequence, release
 
     def check_time(self, step: str) -> None:
         _check_time(self.remaining_seconds, step)
@@ -153,13 +154,12 @@ def _parse_entry(data: bytes, sequence: int) -> JournalEntry:
         raise LiveStateError(f"journal place {sequence} is unreadable ({error}); repair it by hand") from None
 
 
-def _counter(report: SyncReport) -> Callable[[str, int], None]:
+def _counter(report: SyncReport, settings: Settings) -> Callable[[str, int], None]:
     lock = threading.Lock()
 
     def uploaded(path: str, size: int) -> None:
         with lock:
-            report.files_uploaded += 1
-            report.bytes_uploaded += size
+            report.record_upload(settings.live_key(path), size)
 
     return uploaded
 

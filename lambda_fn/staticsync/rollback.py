@@ -9,7 +9,9 @@ from .config import Settings
 from .errors import ArtifactGone, ArtifactRejected
 from .live import get_object
 from .meter import RequestMeter
+from .notify import SILENT, Notifier
 from .order import BadRequest, RollbackRequest
+from .outbox import normal_etag
 from .report import SyncReport
 from .sync import deploy
 
@@ -29,15 +31,18 @@ def handle_request(
     report: SyncReport,
     meter: RequestMeter,
     remaining_seconds: Callable[[], float] = lambda: float("inf"),
+    notifier: Notifier = SILENT,
 ) -> SyncReport:
     """Read the request at s3://bucket/key and deploy the artifact of the release it names.
 
     A request that does not parse, or names an artifact that is gone, is rejected (not retried);
-    the judgement against the live state and the one-time claim happen in `deploy`.
+    the judgement against the live state and the one-time claim happen in `deploy`. The report is
+    about the request (its key and ETag, what a waiter looks for); `detail` names the artifact.
     """
     found = get_object(client, bucket, key)
     if found is None:
         raise ArtifactGone(f"s3://{bucket}/{key} no longer exists")
+    report.kind, report.artifact_etag = "rollback", normal_etag(found[1])
     try:
         request = RollbackRequest.parse(found[0])
     except BadRequest as error:
@@ -46,9 +51,10 @@ def handle_request(
     artifact_key = request.artifact_key or f"{settings.staging_prefix}{request.release}.zip"
     if not (artifact_key.startswith(settings.staging_prefix) and artifact_key.endswith(".zip")):
         return _refuse(report, "bad_request", f"{artifact_key} is not a staged artifact")
-    report.artifact = f"s3://{bucket}/{artifact_key}"
     try:
-        return deploy(client, settings, bucket, artifact_key, report, meter, remaining_seconds, request)
+        return deploy(
+            client, settings, bucket, artifact_key, report, meter, remaining_seconds, request, notifier
+        )
     except ArtifactGone:
         return _refuse(
             report,

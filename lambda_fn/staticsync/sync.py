@@ -17,7 +17,9 @@ from .execute import Executor
 from .journal import RequestClaim, claim_request
 from .live import read_live
 from .meter import RequestMeter
+from .notify import SILENT, Notifier
 from .order import RollbackRequest, judge_request
+from .outbox import normal_etag
 from .plan import Intent, LiveState, make_plan
 from .remote import S3Range, SparseFile
 from .report import SyncReport
@@ -41,18 +43,19 @@ def deploy(
     meter: RequestMeter,
     remaining_seconds: Callable[[], float] = lambda: float("inf"),
     request: RollbackRequest | None = None,
+    notifier: Notifier = SILENT,
 ) -> SyncReport:
     """Deploy the artifact at s3://bucket/key; fills in `report` as it goes, also when it raises.
 
-    With `request`, as that rollback request's one execution. A rejected artifact is tagged and
-    reported, not raised: retrying it cannot help.
+    With `request`, as that rollback request's one execution; `notifier` hears of each cutover. A
+    rejected artifact is tagged and reported, not raised: retrying it cannot help.
     """
     started = time.monotonic()
     meter.reset()
     source: S3Range | None = None
     try:
         source = open_artifact(client, bucket, key)
-        _deploy(client, settings, source, report, remaining_seconds, request)
+        _deploy(client, settings, source, report, remaining_seconds, request, notifier)
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
         report.detail = str(error)
@@ -115,7 +118,9 @@ def _deploy(
     report: SyncReport,
     remaining_seconds: Callable[[], float],
     request: RollbackRequest | None,
+    notifier: Notifier,
 ) -> None:
+    report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
     reason = previous_rejection(client, source)
     if reason:
         raise ArtifactRejected(
@@ -131,11 +136,13 @@ def _deploy(
     artifact.file.forget_all()  # the tail is parsed; members are read by their own spans
     view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest)
     report.release, report.files_total = view.release, view.record.file_count
+    report.commit = view.record.source_commit
     live = read_live(client, settings)
-    report.live_release_before = live.release
+    report.live_release_before = report.live_release_after = live.release
     intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
     if request is not None:
         intent = Intent(intent.artifact, intent.now, "rollback", request.request)
+        report.kind = "rollback"
         if not start_rollback(client, settings, request, view, live, report):
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
@@ -143,7 +150,9 @@ def _deploy(
     if plan.cutover is None:
         report.outcome = "unchanged"
         return
-    Executor(client, settings, artifact, view, report, remaining_seconds).run(plan, live, intent)
+    plan = Executor(client, settings, artifact, view, report, remaining_seconds).run(plan, live, intent)
+    if report.outcome == "deployed":
+        notifier.release_live(settings, report, plan, live)
 
 
 def start_rollback(

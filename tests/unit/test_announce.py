@@ -21,7 +21,7 @@ from staticsync.announce import (
 from staticsync.config import Settings
 from staticsync.report import SyncReport
 
-SETTINGS = Settings(live_bucket="live", live_prefix="static/")
+SETTINGS = Settings(live_bucket="live", live_prefix="static/", event_bus_name="default")
 
 
 @pytest.fixture
@@ -114,4 +114,4 @@ def test_an_empty_bus_name_sends_nothing(events: tuple[Any, Stubber]) -> None:
     announce_quietly(client, Settings(live_bucket="live", event_bus_name=""), report)
     assert report.event_id is None and report.warnings == []
     assert Settings.from_env({"LIVE_BUCKET": "live", "EVENT_BUS_NAME": ""}).event_bus_name == ""
-    assert Settings.from_env({"LIVE_BUCKET": "live"}).event_bus_name == "default"
+    assert Settings.from_env({"LIVE_BUCKET": "live"}).event_bus_name == ""

@@ -11,6 +11,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from staticsync.cdn_index import SiblingStore
 from staticsync.config import Settings
 from staticsync.dispatch import handle_event
 from staticsync.events import ARTIFACT, ROLLBACK_REQUEST
@@ -38,6 +39,9 @@ s3 = meter.attach(
 notifier = Notifier(
     cloudfront=boto3.client("cloudfront") if settings.cloudfront_distribution_id else None,
     events=boto3.client("events") if settings.event_bus_name else None,
+    siblings=SiblingStore(boto3.client("cloudfront-keyvaluestore"), settings.cdn_sibling_index_arn)
+    if settings.cdn_sibling_index_arn
+    else None,
 )
 
 

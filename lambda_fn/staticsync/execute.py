@@ -13,6 +13,7 @@ from .errors import LiveChanged, LiveStateError, OutOfTime
 from .headers import HeaderPolicy
 from .journal import ClaimTaken, claim_entry
 from .live import cut_over, read_live, write_history
+from .notify import SILENT, Notifier
 from .order import JournalEntry
 from .plan import Intent, LiveState, Plan, make_plan
 from .report import SyncReport
@@ -40,13 +41,14 @@ class Executor:
         view: ReleaseView,
         report: SyncReport,
         remaining_seconds: Callable[[], float],
+        notifier: Notifier = SILENT,
     ) -> None:
         self.client, self.settings, self.artifact, self.view = client, settings, artifact, view
-        self.report, self.remaining_seconds = report, remaining_seconds
+        self.report, self.remaining_seconds, self.notifier = report, remaining_seconds, notifier
         self.policy = HeaderPolicy.for_release(settings, view.record.files, view.manifest)
         self.uploaded = _counter(report, settings)
 
-    def run(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
+    def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:
         """A plan up to PREVERIFY_BYTES is read in one pass of coalesced ranges, so a file and its
         hashed copy share a GET although they are written in different phases. A larger one is
         streamed: one pass uploads the content-addressed names and checks the others (keeping them
@@ -61,6 +63,7 @@ class Executor:
             files = files if fits else {}
         self.keep_history()
         plan = self.claim(plan, live, intent)
+        changes = self.notifier.before_mutable(self.settings, plan, live, self.sizes)
         unread = [p for p in plan.mutable if p not in files]
         if sum(self.artifact.size_of(p) for p in unread) > PREVERIFY_BYTES:
             self.stream(unread)
@@ -69,7 +72,11 @@ class Executor:
         self.put(files, [p for p in plan.mutable if p in files])
         self.check_time("the cutover")
         self.cut_over(plan)
-        return plan
+        if self.report.outcome == "deployed":
+            self.notifier.release_live(self.settings, self.report, plan, live, changes)
+
+    def sizes(self) -> dict[str, int]:
+        return {path: self.artifact.size_of(path) for path in self.view.record.files}
 
     @property
     def workers(self) -> int:

@@ -1,15 +1,23 @@
-"""What follows a cutover: invalidate the mutable URLs it changed, and announce the release."""
+"""Tell the CDN and the world about a cutover: the sibling index, invalidations, the Release Live event."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from .announce import announce_quietly
+from .cdn_index import SiblingStore
+from .cdn_siblings import IndexChanges, index_changes
 from .config import Settings
 from .invalidate import caller_reference, invalidate_quietly, invalidation_paths, replaced
 from .plan import LiveState, Plan
 from .report import SyncReport
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,9 +27,39 @@ class Notifier:
 
     cloudfront: Any = None
     events: Any = None
+    siblings: SiblingStore | None = None
 
-    def release_live(self, settings: Settings, report: SyncReport, plan: Plan, live: LiveState) -> None:
+    def before_mutable(
+        self, settings: Settings, plan: Plan, live: LiveState, sizes: Callable[[], dict[str, int]]
+    ) -> IndexChanges | None:
+        """Stop routing to siblings that are about to change, and say what to put after the cutover.
+
+        Raises: the unhashed uploads must not start while the CDN could still send a visitor an
+        older release's sibling of a file that changed.
+        """
+        if self.siblings is None:
+            return None
+        live_files = live.record.files if live.record else ()
+        changes = index_changes(sizes(), live_files, plan.uploads, settings.live_prefix)
+        self.siblings.drop(changes)
+        return changes
+
+    def release_live(
+        self,
+        settings: Settings,
+        report: SyncReport,
+        plan: Plan,
+        live: LiveState,
+        changes: IndexChanges | None = None,
+    ) -> None:
         assert plan.cutover is not None
+        if self.siblings is not None and changes is not None:
+            try:
+                self.siblings.fill(changes)
+            except (ClientError, BotoCoreError) as error:  # the files are served, just not precompressed
+                message = f"sibling index not filled: {error}"
+                logger.warning(message)
+                report.warn(message)
         if self.cloudfront is not None:
             changed = replaced(plan.mutable, live.record.files if live.record else None)
             paths = invalidation_paths(settings.live_prefix, None, changed)

@@ -150,9 +150,7 @@ def _deploy(
     if plan.cutover is None:
         report.outcome = "unchanged"
         return
-    plan = Executor(client, settings, artifact, view, report, remaining_seconds).run(plan, live, intent)
-    if report.outcome == "deployed":
-        notifier.release_live(settings, report, plan, live)
+    Executor(client, settings, artifact, view, report, remaining_seconds, notifier).run(plan, live, intent)
 
 
 def start_rollback(

@@ -47,6 +47,7 @@ class Settings:
     cloudfront_distribution_id: str = ""
     event_bus_name: str = ""
     etag_md5: bool = True
+    cdn_sibling_index_arn: str = ""
     retain_releases: int = 5
     retention_grace_days: int = 7
     prune_max_deletes: int = 1000
@@ -76,6 +77,7 @@ class Settings:
             cloudfront_distribution_id=env.get("CLOUDFRONT_DISTRIBUTION_ID", "").strip(),
             event_bus_name=env.get("EVENT_BUS_NAME", "").strip(),
             etag_md5=_bool(env, "LIVE_ETAG_MD5", True),
+            cdn_sibling_index_arn=env.get("CDN_SIBLING_INDEX_ARN", "").strip(),
             retain_releases=_int(env, "RETAIN_RELEASES", 5, low=1),
             retention_grace_days=_int(env, "RETENTION_GRACE_DAYS", 7, low=1),
             prune_max_deletes=_int(env, "PRUNE_MAX_DELETES", 1000, low=1),

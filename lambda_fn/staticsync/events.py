@@ -7,9 +7,11 @@ from urllib.parse import unquote_plus
 
 from .config import Settings
 
-ARTIFACT, ROLLBACK_REQUEST = "artifact", "rollback_request"
+ARTIFACT, ROLLBACK_REQUEST, PRUNE_REQUEST = "artifact", "rollback_request", "prune_request"
 # The two S3 triggers of the template: staged artifacts and rollback requests, both under STAGING_PREFIX.
 SUFFIXES = {".zip": ARTIFACT, ".json": ROLLBACK_REQUEST}
+# A .json whose name starts with this is a prune request (`build_tool prune`, staticsync/prune.py).
+PRUNE_PREFIX = "prune-"
 NOT_ARTIFACTS_BUCKET = "not the artifacts bucket"
 
 
@@ -19,8 +21,11 @@ def decode_key(raw_key: str) -> str:
 
 
 def record_kind(key: str) -> str | None:
-    """ARTIFACT for a .zip, ROLLBACK_REQUEST for a .json, None for anything else."""
-    return next((kind for suffix, kind in SUFFIXES.items() if key.endswith(suffix)), None)
+    """ARTIFACT for a .zip, PRUNE_REQUEST for a prune-*.json, ROLLBACK_REQUEST for another .json, or None."""
+    kind = next((kind for suffix, kind in SUFFIXES.items() if key.endswith(suffix)), None)
+    if kind == ROLLBACK_REQUEST and key.rpartition("/")[2].startswith(PRUNE_PREFIX):
+        return PRUNE_REQUEST
+    return kind
 
 
 def skip_reason(event_name: str, bucket: str, key: str, settings: Settings) -> str | None:

@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
+from staticsync.prune import RETIRED_TAG, SCHEDULED
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = "SyncFunction"
 NO_VALUE = {"Ref": "AWS::NoValue"}
 S3_ARN = re.compile(r"arn:\$\{AWS::Partition\}:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?")
-LIVE_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket"}
+LIVE_ACTIONS = {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListBucket", "s3:DeleteObject"}
 ARTIFACT_ACTIONS = {"s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"}
 REPORT_ACTIONS = {"s3:GetObject", "s3:PutObject"}
 BROAD_S3_POLICY_TEMPLATES = {"S3ReadPolicy", "S3WritePolicy", "S3CrudPolicy", "S3FullAccessPolicy"}
@@ -204,8 +206,10 @@ def check_s3_grants(template: Template) -> Problems:
         for action in s3_actions:
             if "*" in action:
                 problems.append(f"{where}: wildcard S3 action {action}")
-            if "delete" in action.lower():
-                problems.append(f"{where}: grants {action}; the sync never deletes")
+            if "delete" in action.lower() and not (
+                where == FUNCTION and is_scoped_prune(template, statement)
+            ):
+                problems.append(f"{where}: grants {action}; only PruneLiveFiles deletes, on the live prefix")
         writes = [a for a in s3_actions if not a.lower().startswith(("s3:get", "s3:list"))]
         if writes and "*" in as_list(statement.get("Resource")):
             problems.append(f'{where}: {writes} on Resource "*"')
@@ -214,6 +218,40 @@ def check_s3_grants(template: Template) -> Problems:
         for name in names & BROAD_S3_POLICY_TEMPLATES:
             problems.append(f"{FUNCTION}: {name} grants the whole bucket")
         problems += [f"{FUNCTION}: managed policy {n}" for n in names if "S3" in n and "Policy" not in n]
+    return problems
+
+
+def is_scoped_prune(template: Template, statement: dict[str, Any]) -> bool:
+    """The one delete grant: s3:DeleteObject alone, on the live prefix alone, the deployer's keys denied."""
+    denied = [
+        d
+        for d in function_statements(template)
+        if d.get("Effect") == "Deny"
+        and as_list(d.get("Action")) == ["s3:DeleteObject"]
+        and "Condition" not in d
+    ]
+    resources = [r for d in denied for r in as_list(d["Resource"])]
+    return (
+        statement.get("Sid") == "PruneLiveFiles"
+        and as_list(statement.get("Action")) == ["s3:DeleteObject"]
+        and as_list(statement.get("Resource")) == [live_objects(template, "*")]
+        and all(live_objects(template, path) in resources for path in ("staticfiles.json", ".releases/*"))
+    )
+
+
+def artifacts_listing_problems(template: Template) -> Problems:
+    """Listing the artifacts bucket (the prune step's sweep) only under the staging prefix."""
+    name, problems = artifacts_bucket_name(template), []
+    wanted = {"StringLike": {"s3:prefix": {"Fn::Sub": "${StagingPrefix}*"}}}
+    for statement in function_statements(template):
+        if statement.get("Effect") != "Allow" or "s3:ListBucket" not in as_list(statement["Action"]):
+            continue
+        for resource in as_list(statement["Resource"]):
+            parts = sub_parts(resource)
+            if parts and parts[1].get("Bucket") == name and statement.get("Condition") != wanted:
+                problems.append(
+                    f"{statement.get('Sid')}: lists the artifacts bucket beyond the staging prefix"
+                )
     return problems
 
 
@@ -234,13 +272,15 @@ def check_artifacts_read_is_scoped_to_the_staging_prefix(template: Template) -> 
         problems.append("no s3:GetObject on the artifacts bucket")
     reports = f"/{environment(template).get('REPORT_PREFIX')}*"
     for actions, path in grants:
+        if path is None and actions == {"s3:ListBucket"}:
+            continue  # the prune step's sweep: artifacts_listing_problems
         if path == reports and actions <= REPORT_ACTIONS:
             continue  # the report objects (staticsync/outbox.py): test_reports_are_written_only_under_...
         if path != staged:
             problems.append(f"artifacts grant on {path!r}, not {staged!r}")
         if actions - ARTIFACT_ACTIONS:
             problems.append(f"artifacts grant has {sorted(actions - ARTIFACT_ACTIONS)}")
-    return problems
+    return problems + artifacts_listing_problems(template)
 
 
 def check_live_writes_are_scoped_to_the_live_prefix(template: Template) -> Problems:
@@ -570,6 +610,27 @@ MUTATIONS = [
     ("put-star", _grant("SyncLiveFiles", Action="s3:Put*"), check_s3_grants),
     ("write-on-any-resource", _grant("SyncLiveFiles", Resource="*"), check_s3_grants),
     ("delete", _grant("SyncLiveFiles", Action=["s3:PutObject", "s3:DeleteObject"]), check_s3_grants),
+    (
+        "delete-whole-live-bucket",
+        lambda t: _statement(t, "PruneLiveFiles").update(Resource=_objects(environment(t)["LIVE_BUCKET"])),
+        check_s3_grants,
+    ),
+    ("delete-star", _grant("PruneLiveFiles", Action="s3:Delete*"), check_s3_grants),
+    (
+        "delete-deployer-keys",
+        lambda t: _policy_statements(t).remove(_statement(t, "NeverDeleteDeployerKeys")),
+        check_s3_grants,
+    ),
+    (
+        "delete-artifacts",
+        _grant("ReadStagedArtifacts", Action=["s3:GetObject", "s3:DeleteObject"]),
+        check_s3_grants,
+    ),
+    (
+        "list-whole-artifacts-bucket",
+        lambda t: _statement(t, "ListStagedObjects").pop("Condition"),
+        check_artifacts_read_is_scoped_to_the_staging_prefix,
+    ),
     ("crud-template", _add_policy({"S3CrudPolicy": {"BucketName": "x"}}), check_s3_grants),
     ("full-access", _add_policy("AmazonS3FullAccess"), check_s3_grants),
     ("cdn-reads-all", lambda t: _cdn_allow(t).update(Action="s3:*"), check_s3_grants),
@@ -807,11 +868,24 @@ def test_buckets_are_private_encrypted_tls_only_and_retained(template: Template,
     assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
 
 
-def test_staged_artifacts_expire_after_the_configured_days(template: Template) -> None:
+def test_staged_objects_expire_by_release_only_once_the_prune_step_retired_them(template: Template) -> None:
     rules = template["Resources"]["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     [rule] = [r for r in rules if r.get("ExpirationInDays")]
     assert rule["Prefix"] == environment(template)["STAGING_PREFIX"]
+    assert rule["TagFilters"] == [{"Key": RETIRED_TAG, "Value": "true"}]
     assert rule["ExpirationInDays"] == {"Ref": "ArtifactRetentionDays"}
+    assert any(r.get("AbortIncompleteMultipartUpload") for r in rules)
+
+
+def test_the_sync_function_prunes_after_cutovers_and_on_an_optional_schedule(template: Template) -> None:
+    env = environment(template)
+    assert env["RETAIN_RELEASES"] == {"Ref": "RetainReleases"}
+    assert env["RETENTION_GRACE_DAYS"] == {"Ref": "RetentionGraceDays"}
+    assert (env["PRUNE_MAX_DELETES"], env["PRUNE_AFTER_DEPLOY"]) == ("1000", "true")
+    schedule = function(template)["Events"]["PruneOnSchedule"]
+    assert schedule["Type"] == "Schedule" and json.loads(schedule["Properties"]["Input"]) == SCHEDULED
+    assert schedule["Properties"]["State"] == {"Fn::If": ["HasPruneSchedule", "ENABLED", "DISABLED"]}
+    assert template["Parameters"]["PruneSchedule"]["Default"] == ""
 
 
 def test_bucket_names_are_built_from_parameters(template: Template) -> None:

@@ -1,0 +1,202 @@
+"""Retention by releases, decided without S3: exactly what is unreferenced past the grace period goes,
+never what a retained release needs, never the deployer's own keys, and never more than the cap."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from staticsync.order import JournalEntry
+from staticsync.retention import Decision, Link, Policy, Stored, decide, needs_more, retained, to_retire
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+OWNED = ("staticfiles.json", ".releases/")
+
+
+def chain(*ages: float, kinds: dict[int, str] | None = None) -> list[Link]:
+    """Releases r1..rN cut over `ages` days ago (oldest first), as the walk returns them: newest first."""
+    links = []
+    for number, age in enumerate(ages, start=1):
+        kind = (kinds or {}).get(number, "deploy")
+        entry = JournalEntry(
+            number,
+            f"r{number}",
+            f"r{number - 1}" if number > 1 else None,
+            number - 1,
+            kind,
+            None,
+            f"s3://artifacts/staging/r{number}.zip",
+        )
+        links.append(Link(entry, NOW - age * DAY))
+    return links[::-1]
+
+
+def files(*numbers: int) -> dict[str, frozenset[str]]:
+    """Release n has shared.css, its own app.n.css, and (for n > 2) page.css, which r1 and r2 lack."""
+    return {
+        f"r{n}": frozenset({"shared.css", f"app.{n}.css", *(["page.css"] if n > 2 else [])}) for n in numbers
+    }
+
+
+def listing(
+    records: dict[str, frozenset[str]], age: float = 30, extra: Mapping[str, float] | None = None
+) -> list[Stored]:
+    paths: dict[str, float] = {path: age for record in records.values() for path in record}
+    paths |= extra or {}
+    return [Stored(f"static/{path}", 100, NOW - days * DAY) for path, days in sorted(paths.items())]
+
+
+def deleted(decision: Decision) -> list[str]:
+    return [doomed.key for doomed in decision.delete]
+
+
+def run(
+    links: list[Link],
+    records: dict[str, frozenset[str]],
+    stored: list[Stored],
+    keep: int = 5,
+    max_deletes: int = 1000,
+) -> Decision:
+    policy = Policy(keep=keep, max_deletes=max_deletes)
+    return decide(links, records, stored, live_prefix="static/", owned=OWNED, now=NOW, policy=policy)
+
+
+def test_keys_only_releases_older_than_the_last_five_had_are_deleted() -> None:
+    links = chain(70, 60, 50, 40, 30, 20, 10)  # r1..r7, each live for ten days
+    decision = run(links, files(3, 4, 5, 6, 7), listing(files(1, 2, 3, 4, 5, 6, 7), age=80))
+    assert decision.retained == ("r7", "r6", "r5", "r4", "r3")
+    assert deleted(decision) == ["static/app.1.css", "static/app.2.css"]
+    assert decision.kept == 7 and decision.bytes == 200 and not decision.capped
+
+
+def test_every_release_live_within_the_grace_period_is_retained_beyond_the_last_five() -> None:
+    links = chain(70, 60, 6, 5, 4, 3, 2)  # r2 was live until r3's cutover, 6 days ago: inside 7 days
+    decision = run(links, files(2, 3, 4, 5, 6, 7), listing(files(1, 2, 3, 4, 5, 6, 7), age=80))
+    assert decision.retained == ("r7", "r6", "r5", "r4", "r3", "r2")
+    assert deleted(decision) == ["static/app.1.css"]
+
+
+def test_a_key_dropped_by_a_cutover_inside_the_grace_period_stays_whatever_keep_says() -> None:
+    links = chain(70, 3)  # r2 dropped app.1.css three days ago
+    decision = run(links, files(1, 2), listing(files(1, 2), age=80), keep=1)
+    assert decision.retained == ("r2", "r1") and deleted(decision) == []
+
+
+def test_an_unreferenced_object_stored_within_the_grace_period_stays() -> None:
+    links = chain(70, 60, 50, 40, 30, 20)
+    stored = listing(files(1, 2, 3, 4, 5, 6), age=80, extra={"inflight.css": 0.1, "old-upload.css": 8})
+    decision = run(links, files(2, 3, 4, 5, 6), stored)
+    assert deleted(decision) == ["static/app.1.css", "static/old-upload.css"]
+
+
+def test_the_deployers_own_keys_are_never_deleted() -> None:
+    links = chain(70, 60)
+    extra = {"staticfiles.json": 80, ".releases/r0/history.jsonl": 80, ".releases/journal/00000001.json": 80}
+    decision = run(links, files(1, 2), listing(files(1, 2), age=80, extra=extra), keep=1)
+    assert deleted(decision) == ["static/app.1.css"]
+
+
+def test_a_release_rolled_back_to_counts_once_and_keeps_its_files() -> None:
+    links = chain(70, 60, 50, 40, 30, 20, 10, kinds={7: "rollback"})
+    links[0] = Link(
+        JournalEntry(7, "r2", "r6", 6, "rollback", "req", "s3://artifacts/staging/r2.zip"), NOW - 10 * DAY
+    )
+    decision = run(links, files(2, 3, 4, 5, 6), listing(files(1, 2, 3, 4, 5, 6), age=80))
+    assert decision.retained == ("r2", "r6", "r5", "r4", "r3")
+    assert deleted(decision) == ["static/app.1.css"]
+
+
+def test_deletion_stops_at_the_cap_and_says_so() -> None:
+    links = chain(70, 60)
+    extra = {f"old{i}.css": 80 for i in range(5)}
+    decision = run(links, files(1, 2), listing(files(2), age=80, extra=extra), keep=1, max_deletes=3)
+    assert deleted(decision) == ["static/old0.css", "static/old1.css", "static/old2.css"]
+    assert decision.capped and "capped" in decision.describe()[-1]
+
+
+def test_a_retained_release_without_a_record_refuses_the_whole_run() -> None:
+    decision = run(chain(70, 60), files(2), listing(files(1, 2), age=80), keep=2)
+    assert decision.delete == () and decision.refused is not None and "r1" in decision.refused
+
+
+def test_nothing_journalled_live_deletes_nothing() -> None:
+    assert run([], {}, listing(files(1), age=80)).refused is not None
+
+
+def test_when_the_walk_runs_out_everything_older_than_the_oldest_cutover_stays() -> None:
+    # Three releases, keep five: whatever was live before r1 (unknown files) is still retained.
+    links = chain(70, 60, 50)
+    stored = listing(files(1, 2, 3), age=50, extra={"before-r1.css": 75, "abandoned.css": 55})
+    decision = run(links, files(1, 2, 3), stored)
+    assert decision.floor == NOW - 70 * DAY
+    assert deleted(decision) == ["static/abandoned.css"]
+
+
+@pytest.mark.parametrize(
+    ("ages", "walked"),
+    [
+        ((70, 60, 50, 40, 30, 20), 5),
+        ((70, 60, 50, 40, 30, 2), 5),
+        ((70, 6, 5, 4, 3, 2), 6),
+        ((70, 1, 1, 1, 1, 1), 6),
+    ],
+)
+def test_the_walk_stops_once_keep_releases_are_known_and_one_predates_the_grace_period(
+    ages: tuple[float, ...], walked: int
+) -> None:
+    links = chain(*ages)
+    stops = next(
+        (n for n in range(1, len(links) + 1) if not needs_more(links[:n], Policy(), NOW)), len(links)
+    )
+    assert stops == walked
+    assert len(retained(links, Policy(), NOW).releases) == walked
+
+
+def test_staged_objects_of_no_retained_release_retire_after_the_grace_period() -> None:
+    links = chain(70, 60, 50, 40, 30, 20, 10)
+    keep = retained(links, Policy(), NOW)
+    staged = [Stored(f"staging/r{n}.zip", 10, NOW - (80 - 10 * n) * DAY) for n in range(1, 8)]
+    staged += [Stored("staging/rejected.zip", 10, NOW - 9 * DAY), Stored("staging/new.zip", 10, NOW - DAY)]
+    staged += [Stored("staging/rollback-a.json", 1, NOW - 30 * DAY)]
+    decision = to_retire(staged, keep, bucket="artifacts", staging_prefix="staging/", now=NOW)
+    assert deleted(decision) == [
+        "staging/r1.zip",
+        "staging/r2.zip",
+        "staging/rejected.zip",
+        "staging/rollback-a.json",
+    ]
+
+
+def test_the_dry_run_description_names_each_key_why_and_the_bytes() -> None:
+    decision = run(chain(70, 60), files(1, 2), listing(files(1, 2), age=80), keep=1)
+    [line, summary] = decision.describe()
+    assert line.startswith("delete static/app.1.css (100 bytes): in none of the retained releases (r2)")
+    assert summary.startswith("1 keys, 100 bytes; 2 kept for releases r2")
+
+
+class Broken:
+    """An S3 client whose every call fails."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError("S3 is down")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "after_deploy", "runs"),
+    [("deployed", True, True), ("unchanged", True, False), ("deployed", False, False)],
+)
+def test_the_prune_after_a_cutover_runs_only_after_one_and_never_fails_the_deploy(
+    outcome: str, after_deploy: bool, runs: bool
+) -> None:
+    from staticsync.config import Settings
+    from staticsync.prune import prune_after_cutover
+    from staticsync.report import SyncReport
+
+    report = SyncReport("s3://artifacts/staging/r1.zip", outcome=outcome)
+    settings = Settings(live_bucket="live", prune_after_deploy=after_deploy)
+    assert prune_after_cutover(Broken(), settings, report) is None
+    assert report.warnings == (["prune failed: RuntimeError: S3 is down"] if runs else [])
+    assert report.outcome == outcome

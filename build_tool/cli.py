@@ -18,7 +18,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from . import __version__, pipeline
+from . import __version__, pipeline, plan_cmd, prune_cmd, rollback_cmd, status
 from .collect import ALLOWED_STORAGES, DEFAULT_STORAGE, CollectError, SettingsError
 from .env import Environment
 from .errors import Cancelled, UsageError
@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1  # unexpected: a bug, with a traceback
     USAGE = 2  # wrong flags
+    CHANGES = 2  # plan: a deploy would change the live bucket (terraform plan -detailed-exitcode)
     SETTINGS = 3  # the Django settings module cannot be loaded
     COLLECT = 4  # collectstatic failed (e.g. a CSS url() to a missing file)
     PACKAGE = 5  # the collected files cannot be packed
@@ -52,16 +53,21 @@ EXIT_CODES: dict[type[Exception], ExitCode] = {
     UploadError: ExitCode.AWS,
     WaitTimeout: ExitCode.TIMED_OUT,
     WaitError: ExitCode.AWS,
+    status.ReadError: ExitCode.AWS,
 }
 # --wait: the exit code of each outcome in the function's report (deployed, unchanged: OK).
 OUTCOME_CODES = {"rejected": ExitCode.REJECTED, "failed": ExitCode.DEPLOY_FAILED}
+# plan: 0 and 2 as `terraform plan -detailed-exitcode`; refused: what --wait would exit with.
+PLAN_CODES = {"no_change": ExitCode.OK, "changes": ExitCode.CHANGES, "refused": ExitCode.REJECTED}
 
 EPILOG = """\
 exit codes:
   0    done             1  a bug (with a traceback: please report it)
-  2    wrong flags      3  settings cannot be loaded    4  collectstatic failed
+  2    wrong flags; rollback: the target is live or not retained
+  3    settings cannot be loaded    4  collectstatic failed
   5    cannot pack      6  AWS: credentials, profile, region, bucket or upload
   7    --wait: rejected    8  --wait: deploy failed    9  --wait: no report in time
+  plan: 0  no change    2  changes (as terraform plan -detailed-exitcode)    7  refused
   130  cancelled by SIGINT (Ctrl-C)    143  cancelled by SIGTERM
 
 environment:
@@ -118,9 +124,8 @@ def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, 
         help="also write the release's record and manifest here, for the site to ship "
         "(static_deploy.storage.PinnedManifestStaticFilesStorage)",
     )
-    parser.add_argument(
-        "--rollback", action="store_true", help="mark the artifact as a deliberate return to an older release"
-    )
+    # Gone: a rollback is a request now (build_tool rollback); kept only to say so (pipeline.check).
+    parser.add_argument("--rollback", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--wait", action="store_true", help="after staging, wait for the deploy's report and print it"
     )
@@ -151,8 +156,33 @@ def run_package(args: argparse.Namespace, env: Environment) -> int:
     return OUTCOME_CODES.get(report.get("outcome"), ExitCode.OK) if report else ExitCode.OK
 
 
+def run_rollback(args: argparse.Namespace, env: Environment) -> int:
+    report: Any = rollback_cmd.run(args, env).get("report")
+    return OUTCOME_CODES.get(report.get("outcome"), ExitCode.OK) if report else ExitCode.OK
+
+
+def run_plan(args: argparse.Namespace, env: Environment) -> int:
+    return PLAN_CODES[plan_cmd.run(args, env)]
+
+
 COMMANDS: dict[str, Command] = {
     "package": Command("collect, pack and stage the static files", add_package_arguments, run_package),
+    "plan": Command(
+        "collect, pack and diff against the live release, staging nothing", plan_cmd.add_arguments, run_plan
+    ),
+    "status": Command(
+        "show the live release, the release order and the rollback targets", status.add_arguments, status.run
+    ),
+    "rollback": Command(
+        "return to a retained release (default: the one before the live one)",
+        rollback_cmd.add_arguments,
+        run_rollback,
+    ),
+    "prune": Command(
+        "delete live files no retained release needs (--dry-run: show them)",
+        prune_cmd.add_arguments,
+        prune_cmd.run_prune,
+    ),
 }
 
 

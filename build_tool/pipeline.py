@@ -14,12 +14,18 @@ from .env import Environment
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from .cache import CompressionStats
     from .package import Packed
     from .release import ReleaseInfo
 
 
 def check(args: argparse.Namespace) -> None:
     """The mistakes that can be seen from the flags alone, before anything slow runs."""
+    if getattr(args, "rollback", False):
+        raise UsageError(
+            "--rollback is gone: to return to a retained release, run `build_tool rollback RELEASE` "
+            "(it stages a one-time rollback request; nothing is rebuilt)"
+        )
     if not args.settings:
         raise UsageError("no settings module: pass --settings or set DJANGO_SETTINGS_MODULE")
     if not args.bucket and not args.output:
@@ -45,7 +51,7 @@ def check(args: argparse.Namespace) -> None:
 
 def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
     """Collect, pack and stage (or write to --output); the JSON record of what was made."""
-    from . import collect, release, upload, wait
+    from . import release, upload, wait
 
     check(args)
     started = time.monotonic()
@@ -57,16 +63,7 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
         upload.check_bucket(client, args.bucket)
     work = Path(tempfile.mkdtemp(prefix="build_tool-"))
     try:
-        message = f"collecting static files of {args.settings} with {args.storage}"
-        stats = collect.collect(
-            args.settings,
-            args.project_dir,
-            work / "static",
-            args.storage,
-            args.cache_dir,
-            started=lambda: chatter(args, env, message),
-        )
-        packed = _pack(args, work, info)
+        packed, stats = build(args, env, work, info)
         if args.pin_file:
             write_pin(packed.path, args.pin_file)
         if client is None:
@@ -97,6 +94,24 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
         chatter(args, env, f"waiting for the deploy's report at {waiter.uri}")
         result["report"] = waiter.wait(etag)
     return result
+
+
+def build(
+    args: argparse.Namespace, env: Environment, work: Path, info: ReleaseInfo
+) -> tuple[Packed, CompressionStats]:
+    """Collect into `work`/static and pack `work`/<release>.zip, staging nothing (package, plan)."""
+    from . import collect
+
+    message = f"collecting static files of {args.settings} with {args.storage}"
+    stats = collect.collect(
+        args.settings,
+        args.project_dir,
+        work / "static",
+        args.storage,
+        args.cache_dir,
+        started=lambda: chatter(args, env, message),
+    )
+    return _pack(args, work, info), stats
 
 
 def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo) -> Packed:

@@ -4,7 +4,9 @@
    for S3's ObjectCreated notification;
 2. runs `build_tool package --bucket artifacts` on a copy of the example project;
 3. runs the Lambda handler on the event SeaweedFS sent for that upload, and prints the sync report;
-4. edits one CSS file, packages and deploys again, and shows that only what changed was uploaded.
+4. edits one CSS file, packages and deploys again, and shows that only what changed was uploaded;
+5. shows `build_tool status`, runs `build_tool rollback --wait` while the handler runs on the
+   request's event in a thread, and shows `status` again: the first release is live once more.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -45,14 +48,20 @@ def main() -> int:
                 (project / EDITED).write_text((project / EDITED).read_text() + "\n.demo { color: teal; }\n")
                 say(f"edited {EDITED}")
                 second = release(server, app, project, "demo-2")
-            show_live(server, second)
+                show_live(server, second)
+                back = roll_back(server, app)
+            live = server.client().head_object(Bucket="live", Key="staticfiles.json")["Metadata"]
         say("stopped SeaweedFS")
     if first["files_uploaded"] != first["files_total"] or second["files_uploaded"] >= first["files_total"]:
         say("unexpected: the second deploy did not upload only what changed")
         return 1
+    if back.get("outcome") != "deployed" or (live.get("release"), live.get("kind")) != ("demo-1", "rollback"):
+        say(f"unexpected: the rollback did not make demo-1 live again (report: {back}, live: {live})")
+        return 1
     say(
         f"done: first deploy uploaded {first['files_uploaded']} files; after editing one file the "
-        f"second uploaded {second['files_uploaded']} ({second['s3_requests']} S3 requests)"
+        f"second uploaded {second['files_uploaded']} ({second['s3_requests']} S3 requests); the rollback "
+        f"made demo-1 live again uploading {back['files_uploaded']} ({back['s3_requests']} S3 requests)"
     )
     return 0
 
@@ -86,6 +95,40 @@ def release(server: S3Server, app: ModuleType, project: Path, name: str) -> dict
     if len(uploaded) <= 20:
         for key in uploaded:
             print(f"    put {key}", file=sys.stderr)
+    return dict(report)
+
+
+def roll_back(server: S3Server, app: ModuleType) -> dict[str, Any]:
+    """status, rollback --wait (the handler runs on the request's event meanwhile), status again."""
+    where = ["--live-bucket", "live", "--artifacts-bucket", "artifacts"]
+    build_tool("status", *where)
+    reports: list[dict[str, Any]] = []
+    function = threading.Thread(target=lambda: reports.append(handle_next_event(server, app)), daemon=True)
+    function.start()
+    code = build_tool(
+        "rollback", "--bucket", "artifacts", "--live-bucket", "live", "--wait", "--timeout", "60"
+    )
+    function.join(timeout=60)
+    build_tool("status", *where)
+    if code != 0 or not reports:
+        return {"outcome": f"rollback exited {code}"}
+    return reports[0]
+
+
+def build_tool(*args: str) -> int:
+    """Run `build_tool ARGS` as an operator would; its exit code."""
+    say("build_tool " + " ".join(args))
+    command = [sys.executable, "-m", "build_tool", *args]
+    return subprocess.run(command, cwd=ROOT, env=dict(os.environ)).returncode
+
+
+def handle_next_event(server: S3Server, app: ModuleType) -> dict[str, Any]:
+    """Run the handler on the next staging event (the rollback request's), as S3 would trigger it."""
+    event = server.events.wait_event(timeout=30)
+    record = event["Records"][0]["s3"]
+    where = f"s3://{record['bucket']['name']}/{record['object']['key']}"
+    say(f"S3 event: ObjectCreated {where}; running the handler")
+    [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
     return dict(report)
 
 

@@ -79,7 +79,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
-    """The handler, imported fresh against the server; its S3 calls are recorded in `app.calls`."""
+    """The handler, imported fresh against the server; its S3 calls to the live bucket are recorded in
+    `app.calls` (the report object it writes to the artifacts bucket afterwards is not among them)."""
     with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
         sys.modules.pop("app", None)
         module = importlib.import_module("app")
@@ -88,7 +89,8 @@ def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
         module.calls = calls  # type: ignore[attr-defined]
 
         def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-            calls.append((model.name, params.get("Key", "")))
+            if params.get("Bucket") == "live":
+                calls.append((model.name, params.get("Key", "")))
 
         module.s3.meta.events.register("provide-client-params.s3", record)
         yield module

@@ -13,11 +13,12 @@ from botocore.config import Config
 
 from staticsync.cdn_index import SiblingStore
 from staticsync.config import Settings
-from staticsync.dispatch import handle_event
-from staticsync.events import ARTIFACT, ROLLBACK_REQUEST
+from staticsync.dispatch import handle_event, object_sizes
+from staticsync.events import ARTIFACT, PRUNE_REQUEST, ROLLBACK_REQUEST
 from staticsync.meter import RequestMeter
 from staticsync.notify import Notifier
 from staticsync.outbox import write_report
+from staticsync.prune import PruneReport, handle_prune_request, is_scheduled, prune_after_cutover, prune_live
 from staticsync.report import SyncReport
 from staticsync.rollback import handle_request
 from staticsync.sync import deploy
@@ -58,16 +59,32 @@ def traced(handler: Callable[..., Any]) -> Callable[..., Any]:
 @traced
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    left = seconds_left(context)
+    if is_scheduled(event):
+        return pruned(prune_live(s3, settings))
+    left, sizes = seconds_left(context), object_sizes(event)
 
     def deploy_artifact(bucket: str, key: str, report: SyncReport) -> None:
-        deploy(s3, settings, bucket, key, report, meter, left, notifier=notifier)
+        size = sizes.get((bucket, key))
+        deploy(s3, settings, bucket, key, report, meter, left, notifier=notifier, size=size)
 
     def roll_back(bucket: str, key: str, report: SyncReport) -> None:
         handle_request(s3, settings, bucket, key, report, meter, left, notifier)
 
-    actions = {ARTIFACT: deploy_artifact, ROLLBACK_REQUEST: roll_back}
-    return handle_event(event, settings, actions, logger, metrics, publish=publish)
+    def prune(bucket: str, key: str, report: SyncReport) -> None:
+        pruned(handle_prune_request(s3, settings, bucket, key, report))
+
+    actions = {ARTIFACT: deploy_artifact, ROLLBACK_REQUEST: roll_back, PRUNE_REQUEST: prune}
+    result = handle_event(event, settings, actions, logger, metrics, publish=publish)
+    # Retention runs once the reports CI waits for are written, and only after a cutover.
+    went_live = [SyncReport(**report) for report in result["deploys"] if report["outcome"] == "deployed"]
+    if went_live and (after := prune_after_cutover(s3, settings, went_live[-1], left)) is not None:
+        pruned(after)
+    return result
+
+
+def pruned(report: PruneReport) -> dict[str, Any]:
+    logger.info("prune finished", extra=report.as_log())
+    return report.as_log()
 
 
 def publish(report: SyncReport) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import unicodedata
-import zipfile
-import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -25,17 +23,15 @@ from .contract import (
 )
 from .errors import ArtifactRejected
 from .remote import SparseFile
+from .zipdir import DEFLATED, LOCAL, STORED, Directory, ZipFormatError, data_start, inflate, read_directory
 
-# Members closer than this are fetched in one ranged GET: a request costs more than the bytes.
-COALESCE_GAP = 256 * 1024
+# Members closer than this are fetched in one ranged GET: skipping the bytes between two members
+# saves less than a second round trip costs (20-50 ms at 50-100 MB/s per connection is 1-5 MB of
+# transfer; see benchmarks/README.md, "Scattered changes").
+COALESCE_GAP = 2 * 1024 * 1024
 GROUP_BYTES = 8 * 1024 * 1024
-# What zipfile raises on a damaged archive or member (zlib.error is none of the others).
-ZIP_ERRORS = (
-    *(zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error),
-    NotImplementedError,  # a zip version or compression method zipfile does not support
-)
-COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
-LOCAL_HEADER_BYTES = 30
+COMPRESSIONS = frozenset({STORED, DEFLATED})
+LOCAL_HEADER_BYTES = LOCAL.size
 # S3's limit on an object key, in bytes of its UTF-8 encoding; the live prefix counts.
 MAX_KEY_BYTES = 1024
 
@@ -54,11 +50,12 @@ class Artifact:
 
     def __init__(self, file: SparseFile, settings: Settings, expected_release_sha256: str | None) -> None:
         self.file = file
-        self.zip = open_zip(file)
-        self.infos = {info.filename: info for info in self.zip.infolist()}
-        check_entries(self.zip.infolist(), settings)
-        check_layout(self.zip.infolist(), self.zip.start_dir)
-        release_bytes = self._read(RELEASE_NAME)
+        directory = open_directory(file)
+        check_entries(directory, settings)
+        self.ends = check_layout(directory)
+        self.directory = directory
+        index = {name: i for i, name in enumerate(directory.names)}
+        release_bytes = self._read(RELEASE_NAME, index.get(RELEASE_NAME))
         if expected_release_sha256 is not None and (
             hashlib.sha256(release_bytes).hexdigest() != expected_release_sha256
         ):
@@ -69,24 +66,31 @@ class Artifact:
             )
         self.record: ReleaseRecord = parse_release(release_bytes)
         self.release_bytes = release_bytes
-        self.manifest_bytes = self._read(MANIFEST_NAME)
+        self.manifest_bytes = self._read(MANIFEST_NAME, index.get(MANIFEST_NAME))
         if hashlib.sha256(self.manifest_bytes).hexdigest() != self.record.manifest_sha256:
             raise ArtifactRejected(
                 "checksum_mismatch", "staticfiles.json does not match release.json", MANIFEST_NAME
             )
         self.manifest: dict[str, str] = parse_manifest(self.manifest_bytes)
-        check_record_matches(self.record, self.manifest, self.infos)
-        check_total_bytes(release_bytes, self.infos)
+        check_record_matches(self.record, self.manifest, directory.names)
+        check_total_bytes(release_bytes, directory)
         self.hashed_sources = hashed_sources(self.manifest)
+        # From here on members are found by their path under static/, with the record's own strings
+        # as keys: the directory's names (a second copy of every path) are no longer needed.
+        self.members = {path: index[FILES_DIR + path] for path in self.record.files}
+        directory.names.clear()
 
     def size_of(self, path: str) -> int:
-        return self.infos[FILES_DIR + path].file_size
+        return self.directory.sizes[self.members[path]]
+
+    def offset_of(self, path: str) -> int:
+        return self.directory.offsets[self.members[path]]
 
     def spans(self, paths: Sequence[str]) -> list[Span]:
         """Coalesced byte ranges holding the members of `paths`, in file order."""
-        ends = _member_ends(list(self.infos.values()), self.zip.start_dir)
-        members = sorted((self.infos[FILES_DIR + p].header_offset, p) for p in paths)
-        return coalesce([(offset, ends[offset], path) for offset, path in members])
+        offsets, ends = self.directory.offsets, self.ends
+        members = sorted((offsets[i], ends[i], p) for p, i in ((p, self.members[p]) for p in paths))
+        return coalesce(members)
 
     def read_span(self, span: Span) -> Iterator[tuple[str, bytes]]:
         """Fetch one span with a single ranged read and yield its files, each verified."""
@@ -99,7 +103,7 @@ class Artifact:
 
     def read_file(self, path: str) -> bytes:
         """The bytes of `path`, checked against release.json and, for a hashed name, against it."""
-        data = self._read(FILES_DIR + path)
+        data = self._read(FILES_DIR + path, self.members.get(path))
         if hashlib.sha256(data).hexdigest() != self.record.files[path]:
             raise ArtifactRejected(
                 "checksum_mismatch", f"{path} does not match its SHA-256 in release.json", path
@@ -115,42 +119,42 @@ class Artifact:
                 )
         return data
 
-    def _read(self, name: str) -> bytes:
-        if name not in self.infos:
+    def _read(self, name: str, index: int | None) -> bytes:
+        if index is None:
             raise ArtifactRejected("missing_member", f"the artifact has no {name}", name)
+        read, directory = self.file.read_at, self.directory
         try:
-            return self.zip.read(name)
-        except ZIP_ERRORS as error:
+            start = data_start(directory, index, name, read)
+            return inflate(directory, index, read(start, start + directory.compressed[index]))
+        except (ZipFormatError, ValueError) as error:  # UnicodeDecodeError of a header's name too
             raise ArtifactRejected("corrupt_member", f"{name} cannot be read: {error}", name) from None
 
 
-def open_zip(file: SparseFile) -> zipfile.ZipFile:
+def open_directory(file: SparseFile) -> Directory:
     if file.source.size == 0:
         raise ArtifactRejected("empty_artifact", "the artifact is an empty object")
     try:
-        return zipfile.ZipFile(file)
-    except ZIP_ERRORS as error:
+        return read_directory(file.read_at, file.source.size)
+    except (ZipFormatError, ValueError) as error:  # a name that is not UTF-8 is a ValueError
         raise ArtifactRejected("not_a_zip", f"the artifact is not a readable zip: {error}") from None
 
 
-def check_entries(infos: Sequence[zipfile.ZipInfo], settings: Settings) -> None:
+def check_entries(directory: Directory, settings: Settings) -> None:
     """Reject unsafe or oversized entries before reading any of them."""
-    if not infos:
+    if not len(directory):
         raise ArtifactRejected("empty_artifact", "the artifact has no entries")
-    if len(infos) > settings.max_members:
+    if len(directory) > settings.max_members:
         raise ArtifactRejected(
-            "too_many_members", f"{len(infos)} entries exceed MAX_MEMBERS={settings.max_members}"
+            "too_many_members", f"{len(directory)} entries exceed MAX_MEMBERS={settings.max_members}"
         )
     seen: set[str] = set()
-    total = 0
-    for info in infos:
-        name = info.filename
-        check_entry(info, settings)
-        key = unicodedata.normalize("NFC", name)
-        if key in seen:
+    for index, name in enumerate(directory.names):
+        check_entry(directory, index, settings)
+        # Every name that passed is NFC (unsafe_path_reason), so equal after NFC is equal.
+        if name in seen:
             raise ArtifactRejected("duplicate_member", f"{name} appears twice", name)
-        seen.add(key)
-        total += info.file_size
+        seen.add(name)
+    total = sum(directory.sizes)
     if total > settings.max_total_bytes:
         raise ArtifactRejected(
             "too_large",
@@ -158,30 +162,31 @@ def check_entries(infos: Sequence[zipfile.ZipInfo], settings: Settings) -> None:
         )
 
 
-def check_entry(info: zipfile.ZipInfo, settings: Settings) -> None:
-    name = info.filename
+def check_entry(directory: Directory, index: int, settings: Settings) -> None:
+    name = directory.names[index]
     reason = unsafe_path_reason(name)
     if reason:
         raise ArtifactRejected("unsafe_path", f"{name!r}: {reason}", name)
-    if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+    if name.endswith("/") or stat.S_ISLNK(directory.modes[index]):
         raise ArtifactRejected("not_a_file", f"{name} is a directory or a symlink", name)
-    if info.flag_bits & 0x1 or info.compress_type not in COMPRESSIONS:
+    if directory.flags[index] & 0x1 or directory.methods[index] not in COMPRESSIONS:
         raise ArtifactRejected(
             "unsupported_member", f"{name} is encrypted or neither stored nor deflated", name
         )
     if name not in (MANIFEST_NAME, RELEASE_NAME) and not name.startswith(FILES_DIR):
         raise ArtifactRejected("unexpected_member", f"{name} is outside {FILES_DIR}", name)
     check_key_length(name, settings)
-    if info.file_size > settings.max_member_bytes:
+    size, compressed = directory.sizes[index], directory.compressed[index]
+    if size > settings.max_member_bytes:
         raise ArtifactRejected(
             "member_too_large",
-            f"{name} is {info.file_size} bytes, over MAX_MEMBER_BYTES={settings.max_member_bytes}",
+            f"{name} is {size} bytes, over MAX_MEMBER_BYTES={settings.max_member_bytes}",
             name,
         )
-    if info.file_size > settings.max_compression_ratio * max(info.compress_size, 1):
+    if size > settings.max_compression_ratio * max(compressed, 1):
         raise ArtifactRejected(
             "compression_ratio",
-            f"{name} expands {info.file_size}/{info.compress_size}: over MAX_COMPRESSION_RATIO",
+            f"{name} expands {size}/{compressed}: over MAX_COMPRESSION_RATIO",
             name,
         )
 
@@ -201,28 +206,27 @@ def check_key_length(name: str, settings: Settings) -> None:
         )
 
 
-def check_layout(infos: Sequence[zipfile.ZipInfo], start_dir: int) -> None:
-    """Members lie one after another before the central directory, none inside another.
+def check_layout(directory: Directory) -> array[int]:
+    """Members lie one after another before the central directory, none inside another; returns
+    where each one ends.
 
     Overlapping members are a zip-bomb trick, and an offset past the central directory would
     make the ranged reads ask S3 for a range it cannot serve.
     """
-    ends = _member_ends(infos, start_dir)
-    if len(ends) < len(infos):
+    offsets, compressed = directory.offsets, directory.compressed
+    if len(set(offsets)) < len(offsets):
         raise ArtifactRejected("overlapping_members", "two entries share one member's bytes")
-    for info in infos:
-        room = ends[info.header_offset] - info.header_offset - LOCAL_HEADER_BYTES
-        if info.header_offset < 0 or room < info.compress_size:
-            raise ArtifactRejected(
-                "bad_layout", f"{info.filename} does not fit where the zip says it is", info.filename
-            )
+    ends = directory.ends()
+    for index, offset in enumerate(offsets):
+        if offset < 0 or ends[index] - offset - LOCAL_HEADER_BYTES < compressed[index]:
+            name = directory.names[index]
+            raise ArtifactRejected("bad_layout", f"{name} does not fit where the zip says it is", name)
+    return ends
 
 
-def check_record_matches(
-    record: ReleaseRecord, manifest: dict[str, str], infos: dict[str, zipfile.ZipInfo]
-) -> None:
+def check_record_matches(record: ReleaseRecord, manifest: dict[str, str], names: Sequence[str]) -> None:
     """The record lists exactly the zip's files, and the manifest points only at them."""
-    members = {name[len(FILES_DIR) :] for name in infos if name.startswith(FILES_DIR)}
+    members = {name[len(FILES_DIR) :] for name in names if name.startswith(FILES_DIR)}
     listed = set(record.files)
     for path in sorted(members ^ listed)[:1]:
         where = "the zip but not release.json" if path in members else "release.json but not the zip"
@@ -236,14 +240,15 @@ def check_record_matches(
             )
 
 
-def check_total_bytes(release_bytes: bytes, infos: dict[str, zipfile.ZipInfo]) -> None:
+def check_total_bytes(release_bytes: bytes, directory: Directory) -> None:
     """release.json's total_bytes is the uncompressed size of the static/ members."""
     claimed = json.loads(release_bytes).get("total_bytes")  # parse_release read this JSON already
     if not isinstance(claimed, int) or isinstance(claimed, bool) or claimed < 0:
         raise ArtifactRejected(
             "bad_release_record", f"total_bytes must be a whole number, not {claimed!r}", RELEASE_NAME
         )
-    actual = sum(info.file_size for name, info in infos.items() if name.startswith(FILES_DIR))
+    sizes = directory.sizes
+    actual = sum(sizes[i] for i, name in enumerate(directory.names) if name.startswith(FILES_DIR))
     if claimed != actual:
         raise ArtifactRejected(
             "record_mismatch",
@@ -262,9 +267,3 @@ def coalesce(members: Sequence[tuple[int, int, str]]) -> list[Span]:
         else:
             spans.append(Span(start, end, (path,)))
     return spans
-
-
-def _member_ends(infos: Sequence[zipfile.ZipInfo], start_dir: int) -> dict[int, int]:
-    """Where each member's bytes end: at the next member's local header, or the central directory."""
-    offsets = sorted({info.header_offset for info in infos})
-    return dict(zip(offsets, [*offsets[1:], start_dir], strict=True))

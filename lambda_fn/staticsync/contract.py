@@ -185,8 +185,24 @@ def hashed_sources(manifest: dict[str, str]) -> dict[str, tuple[str, ...]]:
     return sources
 
 
+# A path every rule below accepts, but for NFC: no drive letter at the start (of the path or of the
+# path under static/), non-empty segments other than '.' and '..', no backslash, no C0, DEL or C1.
+# Matching it is one pass in C; only names it refuses take the rules one by one, for the reason.
+_SEGMENT = r"(?!\.\.?(?:/|\Z))[^\x00-\x1f\x7f-\x9f\\/]+"
+_SAFE_PATH = re.compile(rf"(?![A-Za-z]:)(?!{re.escape(FILES_DIR)}[A-Za-z]:)(?:{_SEGMENT}/)*{_SEGMENT}")
+
+
 def unsafe_path_reason(path: str) -> str | None:
     """Say why `path` cannot be a key in the live bucket, or None when it is safe."""
+    if _SAFE_PATH.fullmatch(path):
+        if path.isascii() or unicodedata.is_normalized("NFC", path):
+            return None
+        return "path is not NFC-normalised"
+    return _unsafe_path_reason(path)
+
+
+def _unsafe_path_reason(path: str) -> str | None:
+    """Each rule in turn: the first that `path` breaks names the reason."""
     if not path:
         return "empty path"
     if "\\" in path:

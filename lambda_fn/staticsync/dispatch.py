@@ -27,15 +27,25 @@ class Record:
     event_name: str
     bucket: str
     key: str  # decoded
+    size: int | None = None  # the object's size in bytes, as the event says
 
 
 def records(raw_event: Mapping[str, Any]) -> Iterator[Record]:
     """The records of an S3 event, every key URL-decoded (Powertools' data class decodes only the first)."""
     for record in raw_event.get("Records", []):
         s3 = record.get("s3", {})
+        size = s3["object"].get("size")
         yield Record(
-            record.get("eventName", ""), s3.get("bucket", {}).get("name", ""), decode_key(s3["object"]["key"])
+            record.get("eventName", ""),
+            s3.get("bucket", {}).get("name", ""),
+            decode_key(s3["object"]["key"]),
+            size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None,
         )
+
+
+def object_sizes(raw_event: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """The size of each (bucket, decoded key) the event names, where it says: it sizes the first read."""
+    return {(r.bucket, r.key): r.size for r in records(raw_event) if r.size is not None}
 
 
 def handle_event(

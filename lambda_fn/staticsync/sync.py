@@ -44,17 +44,19 @@ def deploy(
     remaining_seconds: Callable[[], float] = lambda: float("inf"),
     request: RollbackRequest | None = None,
     notifier: Notifier = SILENT,
+    size: int | None = None,
 ) -> SyncReport:
     """Deploy the artifact at s3://bucket/key; fills in `report` as it goes, also when it raises.
 
     With `request`, as that rollback request's one execution; `notifier` hears of each cutover. A
-    rejected artifact is tagged and reported, not raised: retrying it cannot help.
+    rejected artifact is tagged and reported, not raised: retrying it cannot help. `size` (the S3
+    event's) sizes the first read so that it holds the artifact's whole tail.
     """
     started = time.monotonic()
     meter.reset()
     source: S3Range | None = None
     try:
-        source = open_artifact(client, bucket, key)
+        source = open_artifact(client, bucket, key, size)
         _deploy(client, settings, source, report, remaining_seconds, request, notifier)
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
@@ -72,9 +74,9 @@ def deploy(
     return report
 
 
-def open_artifact(client: Any, bucket: str, key: str) -> S3Range:
+def open_artifact(client: Any, bucket: str, key: str, size: int | None = None) -> S3Range:
     try:
-        return S3Range(client, bucket, key)
+        return S3Range(client, bucket, key, size=size)
     except ClientError as error:
         # A suffix range is unsatisfiable only on an empty object (moto answers 200 instead).
         if error.response.get("Error", {}).get("Code") == "InvalidRange":

@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from .archive import Artifact, Span
 from .config import Settings
-from .contract import FILES_DIR
 from .errors import ArtifactRejected
 from .headers import HeaderPolicy
 from .live import CONDITION_FAILED, MISSING
@@ -184,7 +183,7 @@ def pieces(artifact: Artifact, span: Span, limit: int | None = None) -> list[Spa
     cuts: list[Span] = []
     start, paths = span.start, list[str]()
     for path in span.paths:
-        offset = artifact.infos[FILES_DIR + path].header_offset
+        offset = artifact.offset_of(path)
         if paths and offset - start >= limit:
             cuts.append(Span(start, offset, tuple(paths)))
             start, paths = offset, []

@@ -24,7 +24,7 @@ from .env import Environment
 from .errors import Cancelled, UsageError
 from .package import PackageError
 from .upload import UploadError
-from .wait import DEFAULT_TIMEOUT, WaitError, WaitTimeout, describe
+from .wait import WaitError, WaitTimeout, add_wait_arguments, describe
 
 
 class ExitCode(IntEnum):
@@ -126,18 +126,7 @@ def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, 
     )
     # Gone: a rollback is a request now (build_tool rollback); kept only to say so (pipeline.check).
     parser.add_argument("--rollback", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--wait", action="store_true", help="after staging, wait for the deploy's report and print it"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds --wait waits for the report (default: {DEFAULT_TIMEOUT:.0f})",
-    )
-    parser.add_argument(
-        "--report-prefix", default="reports/", help="the stack's REPORT_PREFIX (default: reports/)"
-    )
+    add_wait_arguments(parser, "the deploy's report, after staging,")
     parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
     parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")

@@ -24,7 +24,7 @@ from staticsync.rollback import request_object_key
 from .env import Environment
 from .errors import UsageError
 from .status import add_live_arguments, reading, settings_of
-from .wait import DEFAULT_TIMEOUT, Waiter, describe
+from .wait import Waiter, add_wait_arguments, describe
 
 
 class RollbackRefused(UsageError):
@@ -37,16 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:
     )
     parser.add_argument("--bucket", required=True, help="the artifacts bucket (where requests are staged)")
     add_live_arguments(parser)
-    parser.add_argument("--wait", action="store_true", help="wait for the function's report and print it")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds --wait waits for the report (default: {DEFAULT_TIMEOUT:.0f})",
-    )
-    parser.add_argument(
-        "--report-prefix", default="reports/", help="the stack's REPORT_PREFIX (default: reports/)"
-    )
+    add_wait_arguments(parser)
     parser.add_argument(
         "--requested-by",
         default=env.environ.get("USER", ""),

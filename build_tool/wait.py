@@ -10,6 +10,7 @@ unchanged report answers 304 with no body.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,22 @@ from staticsync.outbox import normal_etag, report_key_for
 BACKOFF = (0.5, 1.0, 2.0, 4.0)
 MAX_DELAY = 5.0
 DEFAULT_TIMEOUT = 600.0
+
+
+def add_wait_arguments(parser: argparse.ArgumentParser, what: str = "the function's report") -> None:
+    """--wait, --timeout and --report-prefix, the same for every command that stages something."""
+    parser.add_argument("--wait", action="store_true", help=f"wait for {what} and print it")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds --wait waits for the report (default: {DEFAULT_TIMEOUT:.0f})",
+    )
+    parser.add_argument(
+        "--report-prefix", default="reports/", help="the stack's REPORT_PREFIX (default: reports/)"
+    )
+
+
 # Lambda retries a failed asynchronous invocation twice, about 1 and 2 minutes apart: after a
 # "failed" report, wait this long for the retry's report before settling on the failure.
 RETRY_GRACE = 180.0

@@ -9,13 +9,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from staticsync.cdn_index import SiblingStore
 from staticsync.config import Settings
 from staticsync.dispatch import handle_event, object_sizes
 from staticsync.events import ARTIFACT, PRUNE_REQUEST, ROLLBACK_REQUEST
-from staticsync.meter import RequestMeter
+from staticsync.meter import RequestMeter, metered_s3_client
 from staticsync.notify import Notifier
 from staticsync.outbox import write_report
 from staticsync.prune import PruneReport, handle_prune_request, is_scheduled, prune_after_cutover, prune_live
@@ -28,15 +27,7 @@ logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StaticDeploy"))
 settings = Settings.from_env()
 meter = RequestMeter()
-s3 = meter.attach(
-    boto3.client(
-        "s3",
-        config=Config(
-            max_pool_connections=settings.upload_concurrency + 4,
-            retries={"mode": "standard", "max_attempts": 5},
-        ),
-    )
-)
+s3 = metered_s3_client(meter, settings.upload_concurrency)
 notifier = Notifier(
     cloudfront=boto3.client("cloudfront") if settings.cloudfront_distribution_id else None,
     events=boto3.client("events") if settings.event_bus_name else None,

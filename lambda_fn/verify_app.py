@@ -5,29 +5,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from staticsync.config import Settings
-from staticsync.meter import RequestMeter
+from staticsync.meter import RequestMeter, metered_s3_client
 from staticsync.repair import Depth, RepairRefused, verify_live
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StaticDeploy"))
 settings = Settings.from_env()
 meter = RequestMeter()
-s3 = meter.attach(
-    boto3.client(
-        "s3",
-        config=Config(
-            max_pool_connections=settings.upload_concurrency + 4,
-            retries={"mode": "standard", "max_attempts": 5},
-        ),
-    )
-)
+s3 = metered_s3_client(meter, settings.upload_concurrency)
 
 
 @logger.inject_lambda_context

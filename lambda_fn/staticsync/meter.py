@@ -36,3 +36,14 @@ class RequestMeter:
         operation = operation_name
         with self._lock:
             self._counts[operation] += 1
+
+
+def metered_s3_client(meter: RequestMeter, upload_concurrency: int) -> Any:
+    """The functions' S3 client: a connection per upload thread, standard retries, every request counted."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        max_pool_connections=upload_concurrency + 4, retries={"mode": "standard", "max_attempts": 5}
+    )
+    return meter.attach(boto3.client("s3", config=config))

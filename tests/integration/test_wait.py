@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -15,10 +16,9 @@ import pytest
 
 from build_tool.package import Packed
 from build_tool.upload import stage
-from build_tool.wait import Waiter
+from build_tool.wait import Waiter, WaitTimeout
 from devtools.seaweed import S3Server
-from staticsync.outbox import normal_etag, report_key, write_report
-from staticsync.report import SyncReport
+from staticsync.outbox import normal_etag, report_key
 from tests.conftest import FakeContext
 
 EVENT_TIMEOUT = 10.0
@@ -36,36 +36,38 @@ def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     sys.modules.pop("app", None)
 
 
-def handle_next_event(app: ModuleType, s3: Any, s3_server: S3Server) -> None:
-    """Run the handler on the next staging event, as Lambda would.
-
-    Until the handler writes the report itself, write it here after the deploy, with the ETag the
-    deploy read (what the executor sets from its S3Range).
-    """
+def handle_next_event(app: ModuleType, s3_server: S3Server) -> None:
+    """Run the handler on the next staging event, as Lambda would (it writes the report itself); a
+    failed deploy raises, as it does for Lambda, after writing its report."""
     event = s3_server.events.wait_event(EVENT_TIMEOUT)
-    for document in app.lambda_handler(event, FakeContext())["deploys"]:
-        report = SyncReport(**document)
-        key = report.artifact.removeprefix("s3://artifacts/")
-        if report.report is None:  # not wired in the handler yet
-            report.artifact_etag = report.artifact_etag or normal_etag(
-                s3.head_object(Bucket="artifacts", Key=key)["ETag"]
-            )
-            write_report(s3, app.settings, report)
+    with contextlib.suppress(Exception):
+        app.lambda_handler(event, FakeContext())
 
 
 def stage_and_wait(
-    app: ModuleType, s3: Any, s3_server: S3Server, packed: Packed, put: Callable[[], str | None] | None = None
+    app: ModuleType,
+    s3: Any,
+    s3_server: S3Server,
+    packed: Packed,
+    put: Callable[[], str | None] | None = None,
+    *,
+    handler: bool = True,
+    timeout: float = 30.0,
+    retry_grace: float = 180.0,
 ) -> dict[str, Any]:
-    """What `build_tool package --wait` does, with the function running meanwhile in another thread."""
+    """What `build_tool package --wait` does, with the function running meanwhile in another thread
+    (or, `handler=False`, never running: a deploy still queued)."""
     key = f"staging/{packed.record.release}.zip"
-    waiter = Waiter(s3, "artifacts", key, "reports/", timeout=30.0)
+    waiter = Waiter(s3, "artifacts", key, "reports/", timeout=timeout)
     waiter.before_staging()
     etag = put() if put else stage(s3, packed, "artifacts", key)
     assert etag
-    function = threading.Thread(target=handle_next_event, args=(app, s3, s3_server))
+    function = threading.Thread(
+        target=handle_next_event if handler else lambda *_: None, args=(app, s3_server)
+    )
     function.start()
     try:
-        return waiter.wait(etag)
+        return waiter.wait(etag, retry_grace=retry_grace)
     finally:
         function.join(timeout=60)
 
@@ -94,3 +96,24 @@ def test_wait_sees_a_rejection(
 
     report = stage_and_wait(app, s3, s3_server, packed, put_without_metadata)
     assert (report["outcome"], report["reason"]) == ("rejected", "missing_checksum")
+
+
+def test_wait_returns_a_failure_once_no_retry_replaced_it(
+    app: ModuleType, s3: Any, s3_server: S3Server, make_artifact: Callable[..., Packed]
+) -> None:
+    """A live manifest nobody can read fails every deploy (LiveStateError, retried by Lambda)."""
+    s3.put_object(Bucket="live", Key="staticfiles.json", Body=b"not json")
+    packed = make_artifact(FILES, release="r1")
+
+    report = stage_and_wait(app, s3, s3_server, packed, retry_grace=2.0)
+
+    assert (report["outcome"], report["reason"]) == ("failed", "LiveStateError")
+    assert "unreadable" in report["detail"]
+
+
+def test_wait_times_out_when_no_report_comes(
+    app: ModuleType, s3: Any, s3_server: S3Server, make_artifact: Callable[..., Packed]
+) -> None:
+    with pytest.raises(WaitTimeout, match="no report on this upload"):
+        stage_and_wait(app, s3, s3_server, make_artifact(FILES, release="r1"), handler=False, timeout=2.0)
+    s3_server.events.drain()

@@ -19,13 +19,12 @@ from botocore.exceptions import ClientError
 
 from .archive import Artifact
 from .config import Settings
-from .contract import MANIFEST_NAME, META_RELEASE, META_RELEASE_SHA256, ReleaseRecord, parse_manifest
-from .errors import ArtifactGone, ArtifactRejected, LiveStateError, SyncError
+from .contract import MANIFEST_NAME, META_RELEASE, ReleaseRecord, parse_manifest
+from .errors import ArtifactRejected, LiveStateError
 from .headers import HeaderPolicy
-from .journal import read_entry
 from .live import HISTORY_NAME, get_object, read_live, read_record
 from .plan import LiveState
-from .remote import S3Range, SparseFile
+from .retained import RepairRefused, locate_artifact, open_retained, restore_record
 from .upload import MULTIPART_BYTES, pieces, put_file, run_all
 from .verify import (
     Comparison,
@@ -57,10 +56,6 @@ class Depth(StrEnum):
     LIST = "list"  # presence, size and bytes of every file: no HEAD but the manifest's
     HASHED = "hashed"  # and a HEAD of each hashed name the manifest refers to (their year-long headers)
     DEEP = "deep"  # and a HEAD of every file: headers and sha256 metadata of unhashed names too
-
-
-class RepairRefused(SyncError, RuntimeError):
-    """The retained artifact cannot be trusted to restore the live release: nothing was written."""
 
 
 @dataclass
@@ -117,7 +112,10 @@ def _verify(client: Any, settings: Settings, depth: Depth, repair: bool, report:
         live = read_live(client, settings)
     except LiveStateError as error:
         report.problems = diagnose(client, settings, error)
-        return
+        if not (repair and [p.code for p in report.problems] == ["missing_release_record"]):
+            return
+        report.restored.append(restore_record(client, settings))
+        live = read_live(client, settings)
     report.problems = live_problems(live, settings)
     if report.problems:
         return
@@ -271,18 +269,6 @@ def list_live(client: Any, settings: Settings) -> dict[str, Listed]:
     return listed_paths(pages, settings)
 
 
-def locate_artifact(client: Any, settings: Settings, live: LiveState) -> tuple[str, str]:
-    """(bucket, key) of the live release's retained artifact: the journal entry of its cutover names
-    it; a release cut over before the journal existed is where build_tool stages it."""
-    if not settings.artifacts_bucket:
-        raise RepairRefused("ARTIFACTS_BUCKET is not set: name the bucket the release's artifact is kept in")
-    entry = read_entry(client, settings, live.position.sequence) if live.position.sequence else None
-    if entry is not None and entry.release == live.release and entry.artifact.startswith("s3://"):
-        bucket, _, key = entry.artifact.removeprefix("s3://").partition("/")
-        return bucket, key
-    return settings.artifacts_bucket, f"{settings.staging_prefix}{live.release}.zip"
-
-
 def diagnose(client: Any, settings: Settings, error: LiveStateError) -> list[Problem]:
     """Why read_live refused the live state, as one problem with a stable code."""
     found = get_object(client, settings.live_bucket, settings.live_key(MANIFEST_NAME))
@@ -298,34 +284,6 @@ def diagnose(client: Any, settings: Settings, error: LiveStateError) -> list[Pro
         return unreadable(settings, error)
     live = LiveState(found[0], found[1], release, record, manifest)
     return manifest_problems(live, settings) or unreadable(settings, error)
-
-
-def open_retained(client: Any, settings: Settings, live: LiveState, bucket: str, key: str) -> Artifact:
-    """The retained artifact, verified as a deploy verifies it, and holding the live release's record."""
-    where = f"s3://{bucket}/{key}"
-    try:
-        source = S3Range(client, bucket, key)
-    except (ArtifactGone, ClientError) as error:
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") != "InvalidRange":
-            raise
-        raise RepairRefused(
-            f"the live release {live.release}'s artifact {where} is gone or empty (expired?): stage that "
-            "release again with build_tool package, then run again"
-        ) from None
-    expected = source.metadata.get(META_RELEASE_SHA256)
-    if not expected:
-        raise RepairRefused(f"{where} has no release-sha256 metadata: it was not staged by build_tool")
-    try:
-        artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
-    except ArtifactRejected as error:
-        raise RepairRefused(f"{where} is not a sound artifact ({error.code}: {error})") from None
-    artifact.file.forget_all()
-    if artifact.record != live.record:
-        raise RepairRefused(
-            f"{where} holds release {artifact.record.release}, not the live release {live.release} "
-            "(another build under its key?): nothing restored"
-        )
-    return artifact
 
 
 @contextmanager

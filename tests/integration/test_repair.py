@@ -24,6 +24,7 @@ from staticsync.check import Exit, main
 from staticsync.config import Settings
 from staticsync.contract import FILES_DIR
 from staticsync.headers import HeaderPolicy
+from staticsync.live import HISTORY_NAME
 from staticsync.meter import RequestMeter
 from staticsync.repair import Depth, RepairRefused, verify_live
 from staticsync.report import SyncReport
@@ -229,3 +230,33 @@ def test_ten_thousand_files_cost_ten_lists_plus_the_artifact_reads(
     assert "PutObject" not in whole.requests_by_operation
     assert broken.restored == ["css/page7.css"] and broken.requests_by_operation["PutObject"] == 1
     assert deep.requests_by_operation["HeadObject"] == deep.files + 1
+
+
+def test_a_lost_record_of_the_live_release_is_restored_from_its_artifact_and_deploys_work_again(
+    live: Any, s3_server: S3Server, tmp_path: Path
+) -> None:
+    key = SETTINGS.history_key("r1", HISTORY_NAME)
+    record = live.get_object(Bucket="live", Key=key)["Body"].read()
+    live.delete_object(Bucket="live", Key=key)
+    assert [p.code for p in verify_live(live, SETTINGS).problems] == ["missing_release_record"]
+
+    repaired = verify_live(live, SETTINGS, repair=True)
+
+    assert repaired.restored[0] == key and real(repaired.remaining) == []
+    assert live.get_object(Bucket="live", Key=key)["Body"].read() == record
+    later = stage_artifact(live, build_version(tmp_path, 2))
+    assert deploy(live, SETTINGS, "artifacts", later, SyncReport("v2"), RequestMeter()).outcome == "deployed"
+
+
+def test_a_lost_record_is_not_restored_from_an_artifact_that_built_another_manifest(
+    live: Any, tmp_path: Path
+) -> None:
+    key = SETTINGS.history_key("r1", HISTORY_NAME)
+    live.delete_object(Bucket="live", Key=key)
+    other = build_version(tmp_path, 1, release="r1")  # the same id, other files: not what is live
+    stage(live, other, "artifacts", "staging/r1.zip")
+
+    with pytest.raises(RepairRefused, match="did not build the live staticfiles.json"):
+        verify_live(live, SETTINGS, repair=True)
+
+    assert "Contents" not in live.list_objects_v2(Bucket="live", Prefix=".releases/r1/")

@@ -90,5 +90,13 @@ def restore_record(client: Any, settings: Settings) -> str:
             f"s3://{bucket}/{key} did not build the live staticfiles.json: the record cannot be restored "
             "from it (deploy a release again instead)"
         )
-    write_history(client, settings, release, artifact.release_bytes, artifact.manifest_bytes)
+    try:
+        write_history(client, settings, release, artifact.release_bytes, artifact.manifest_bytes)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+            raise
+        raise RepairRefused(
+            f"release {release}'s record may not be written with these credentials (the scheduled pass may "
+            "not write the deployer's keys): run `python -m staticsync.check --repair` as an operator"
+        ) from None
     return settings.history_key(release, HISTORY_NAME)

@@ -51,8 +51,8 @@ def read_live(client: Any, settings: Settings) -> LiveState:
     record = read_record(client, settings, release) if release else None
     if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
         raise LiveStateError(
-            f"the live {key} is not the one release {release} built (was it overwritten by hand?); "
-            f"run `python -m staticsync.check --repair` or redeploy {release} with a rollback request"
+            f"the live {key} is not the one release {release} built (was it overwritten by hand?): put "
+            f"back line 2 of {settings.history_key(release, HISTORY_NAME)} there, with the same metadata"
         )
     return LiveState(body, etag, release, record, manifest, Position.from_metadata(metadata))
 
@@ -128,15 +128,15 @@ def read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord:
     if found is None:
         raise LiveStateError(
             f"the live release {release} has no record at {key}, so no deploy can be judged against "
-            f"it: restore it with `python -m staticsync.check --repair`, or re-stage {release}'s "
-            "artifact and send a rollback request for it"
+            f"it: restore it from {release}'s retained artifact with "
+            "`python -m staticsync.check --repair --artifacts-bucket <artifacts bucket>`"
         )
     try:
         return parse_release(found[0].split(b"\n", 1)[0])
     except ArtifactRejected as error:
         raise LiveStateError(
-            f"the live release {release}'s record at {key} is unreadable ({error}): restore it with "
-            "`python -m staticsync.check --repair`"
+            f"the live release {release}'s record at {key} is unreadable ({error}): delete it, then "
+            "restore it with `python -m staticsync.check --repair --artifacts-bucket <artifacts bucket>`"
         ) from None
 
 

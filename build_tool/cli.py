@@ -124,6 +124,20 @@ def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, 
         help="also write the release's record and manifest here, for the site to ship "
         "(static_deploy.storage.PinnedManifestStaticFilesStorage)",
     )
+    parser.add_argument(
+        "--live-bucket",
+        help="the bucket the site is served from: read its live release (2 GETs) and build a delta of "
+        "it, compressing and packing only what changed (docs/artifact.md, Delta artifacts)",
+    )
+    parser.add_argument("--live-prefix", default="", help="the stack's LIVE_PREFIX (default: none)")
+    parser.add_argument(
+        "--history-prefix", default=".releases/", help="the stack's HISTORY_PREFIX (default: .releases/)"
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="a self-contained artifact even with --live-bucket (for rollbacks: release tags, nightly)",
+    )
     # Gone: a rollback is a request now (build_tool rollback); kept only to say so (pipeline.check).
     parser.add_argument("--rollback", action="store_true", help=argparse.SUPPRESS)
     add_wait_arguments(parser, "the deploy's report, after staging,")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .cache import CompressionStats
+    from .delta import Base
 
 DEFAULT_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 # What DEFAULT_STORAGE runs as: the same output bytes, with a compression cache (build_tool.compress).
@@ -46,6 +47,7 @@ def collect(
     storage: str,
     cache_dir: Path | None = None,
     started: Callable[[], None] = lambda: None,
+    base: Base | None = None,
 ) -> CompressionStats:
     """collectstatic into `static_root` with `storage`, whatever the project's STORAGES says.
 
@@ -61,7 +63,8 @@ def collect(
     from .cache import CompressionStats
 
     stats = CompressionStats()
-    local = Local(static_root, CACHED_STORAGE if storage == DEFAULT_STORAGE else storage, cache_dir, stats)
+    backend = CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
+    local = Local(static_root, backend, cache_dir, stats, base)
     with django_with(settings_module, project_dir, local):
         started()
         said = io.StringIO()  # collectstatic names the file whose post-processing failed here
@@ -95,13 +98,15 @@ class Local:
     backend: str
     cache_dir: Path | None
     stats: CompressionStats
+    base: Base | None = None  # a delta build's live release: what it has is not compressed
 
     def settings(self, storages: dict[str, object]) -> dict[str, object]:
         """STATIC_ROOT, `storages` (the project's STORAGES) with the staticfiles entry replaced, and the
         compression cache's options. Those go in a setting of their own rather than the entry's
         OPTIONS: Django 4.2 builds the storage from STATICFILES_STORAGE, without OPTIONS, when a
         project still names its storage there."""
-        options = {"cache_dir": str(self.cache_dir) if self.cache_dir else None, "stats": self.stats}
+        cache_dir = str(self.cache_dir) if self.cache_dir else None
+        options = {"cache_dir": cache_dir, "stats": self.stats, "base": self.base}
         return {
             "STATIC_ROOT": str(self.static_root),
             "STORAGES": {**storages, "staticfiles": {"BACKEND": self.backend}},

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage as Whitenois
 
 from .cache import ENCODERS, CompressionCache, CompressionStats
 from .collect import COMPRESSION_SETTING
+from .delta import Base, to_compress
 
 
 class CachedCompressor(Compressor):
@@ -72,23 +74,30 @@ class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
         self.cache_dir = cache_dir or configured.get("cache_dir")
         stats = stats if stats is not None else configured.get("stats")
         self.stats = stats if stats is not None else CompressionStats()
+        self.base: Base | None = configured.get("base")  # a delta build's live release
 
     def create_compressor(self, **kwargs: Any) -> Compressor:
         return CachedCompressor(self._cache, **kwargs)
 
     def compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+        began = time.monotonic()
+        yield from self._compress_files(paths)
+        self.stats.seconds += time.monotonic() - began
+
+    def _compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
         with tempfile.TemporaryDirectory(prefix="build_tool-compress-") as scratch:
             self._cache = CompressionCache(Path(self.cache_dir or scratch))
             extensions = getattr(settings, "WHITENOISE_SKIP_COMPRESS_EXTENSIONS", None)
             compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
-            names = sorted(paths)
-            wanted = [self.path(name) for name in names if compressor.should_compress(name)]
-            self._cache.fill(wanted, compressor.encodings, self.stats)
+            # What the live release has is not compressed at all: its siblings are the live ones.
+            candidates = [name for name in sorted(paths) if compressor.should_compress(name)]
+            names, inherited = to_compress(candidates, self.base, self.path)
+            self.stats.count(inherited=inherited)
+            self._cache.fill([self.path(name) for name in names], compressor.encodings, self.stats)
             # whitenoise's own loop runs compress() in threads: with every output ready they would only
             # contend for the GIL (tens of thousands of futex calls), so run it in this one.
             self.compressor = compressor
             for name in names:
-                if compressor.should_compress(name):
-                    full_path = self.path(name)
-                    for compressed in compressor.compress(full_path):
-                        yield name, compressed[len(full_path) - len(name) :]
+                full_path = self.path(name)
+                for compressed in compressor.compress(full_path):
+                    yield name, compressed[len(full_path) - len(name) :]

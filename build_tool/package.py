@@ -22,6 +22,7 @@ from staticsync.contract import (
 )
 
 from .cache import DEFLATE, DEFLATE_LEVEL, CompressionCache, CompressionStats, deflate_from
+from .delta import Base, digest_of, release_files
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
@@ -41,7 +42,8 @@ class Packed:
     sha256: str
     release_sha256: str
     tail_bytes: int
-    total_bytes: int
+    total_bytes: int  # of the members packed (a delta's inherited files are not)
+    inherited: int = 0  # files a delta lists without packing them
 
 
 def collected_files(static_root: Path) -> Iterator[tuple[str, Path]]:
@@ -72,14 +74,23 @@ def pack(
     storage: str,
     cache_dir: Path | None = None,
     ancestry: tuple[str, ...] = (),
+    base: Base | None = None,
 ) -> Packed:
     """Write the artifact; members are deflated on every core, and only once per content when
-    `cache_dir` (the build cache) already holds their streams. The bytes are the same either way."""
+    `cache_dir` (the build cache) already holds their streams. The bytes are the same either way.
+
+    With `base` (the live release), a delta: only the families the base lacks are packed, and the
+    record lists the others with the base's digests (build_tool.delta)."""
     manifest_path = static_root / MANIFEST_NAME
     if not manifest_path.is_file():
         raise PackageError(f"{MANIFEST_NAME} was not written: is {storage} a manifest storage?")
     manifest = manifest_path.read_bytes()
     files = list(collected_files(static_root))
+    digests = None
+    if base is not None:
+        digests, packed = release_files({relative: digest_of(full) for relative, full in files}, base)
+        check_packable(packed, {relative for relative, _ in files})
+        files = [(relative, full) for relative, full in files if relative in packed]
     with tempfile.TemporaryDirectory(prefix="build_tool-deflate-") as scratch:
         cache = CompressionCache(cache_dir or Path(scratch))
         deflated = [str(full) for relative, full in files if not _stored(relative)]
@@ -94,12 +105,28 @@ def pack(
                 tool=tool,
                 storage=storage,
                 ancestry=ancestry,
+                base=base.release if base else None,
             )
-            return _pack(files, manifest, out, record)
+            return _pack(files, manifest, out, record, digests)
 
 
-def _pack(files: list[tuple[str, Path]], manifest: bytes, out: Path, identity: ReleaseRecord) -> Packed:
-    """Write the zip; `identity` is the release record but for its files, which are added here."""
+def check_packable(packed: set[str], collected: set[str]) -> None:
+    """A family a delta packs is on disk whole (one the base holds only partly cannot be)."""
+    for path in sorted(packed - collected)[:1]:
+        raise PackageError(
+            f"{path} is the live release's, but other files of its family changed: build with --full"
+        )
+
+
+def _pack(
+    files: list[tuple[str, Path]],
+    manifest: bytes,
+    out: Path,
+    identity: ReleaseRecord,
+    listed: dict[str, str] | None = None,
+) -> Packed:
+    """Write the zip; `identity` is the release record but for its files: `listed` (a delta's every
+    file), else those packed here."""
     digests: dict[str, str] = {}
     total = 0
     with out.open("wb") as raw, zipfile.ZipFile(raw, "w") as archive:
@@ -109,7 +136,7 @@ def _pack(files: list[tuple[str, Path]], manifest: bytes, out: Path, identity: R
             total += len(data)
             _write(archive, FILES_DIR + relative, data)
         tail_start = raw.tell()
-        record = dataclasses.replace(identity, files=digests)
+        record = dataclasses.replace(identity, files=digests if listed is None else listed)
         release_bytes = record.to_json(total)
         _write(archive, MANIFEST_NAME, manifest)
         _write(archive, RELEASE_NAME, release_bytes)
@@ -122,6 +149,7 @@ def _pack(files: list[tuple[str, Path]], manifest: bytes, out: Path, identity: R
         release_sha256=hashlib.sha256(release_bytes).hexdigest(),
         tail_bytes=size - tail_start,
         total_bytes=total,
+        inherited=len(record.files) - len(digests),
     )
 
 

@@ -124,7 +124,7 @@ def judge(data: bytes, live: LiveState, settings: Settings, now: datetime, relea
     """
     try:
         artifact = Artifact(SparseFile(BytesRange(data)), settings, None)
-        view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest)
+        view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
         plan = make_plan(view, live, Intent(f"plan:{release}", now), owned=(settings.history_prefix,))
         for span in artifact.spans(plan.uploads):
             for _ in artifact.read_span(span):
@@ -181,7 +181,7 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> str:
     """Read the live state (before the slow collect), collect, pack, judge; print; the outcome."""
-    from . import pipeline, release, upload
+    from . import delta, pipeline, release, upload
 
     check(args)
     settings = Settings(args.live_bucket, args.live_prefix, history_prefix=args.history_prefix)
@@ -190,7 +190,8 @@ def run(args: argparse.Namespace, env: Environment) -> str:
     live = read_live_state(upload.make_client(args.profile), settings)
     work = Path(tempfile.mkdtemp(prefix="build_tool-plan-"))
     try:
-        packed, _ = pipeline.build(args, env, work, info)
+        # A delta of the live release just read, as `package --live-bucket` would stage.
+        packed, _ = pipeline.build(args, env, work, info, delta.base_of(live, args.storage, info.release))
         data = packed.path.read_bytes()
     finally:
         shutil.rmtree(work, ignore_errors=True)

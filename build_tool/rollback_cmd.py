@@ -84,7 +84,7 @@ def make_request(client: Any, settings: Settings, release: str | None, requested
     if live.release is None:
         raise RollbackRefused(f"nothing is live at s3://{settings.live_bucket}/{settings.live_prefix}")
     place = target_place(client, settings, live, release)
-    reason = not_retained(client, settings, place.entry)
+    reason = not_retained(client, settings, place.entry, live_release=live.release)
     if reason:
         raise RollbackRefused(f"release {place.release} is not retained: {reason}")
     location = artifact_location(place.entry, settings)

@@ -191,7 +191,9 @@ def inspect(
             except LiveStateError:  # gone or unreadable: no rollback can be judged against it
                 commits[place.release], histories[place.release] = None, False
         if place.outcome == REPLACED and place.release != live.release and place.release not in reasons:
-            reasons[place.release] = not_retained(client, settings, place.entry, histories[place.release])
+            history = histories[place.release]
+            # A delta (its staged artifact's `base`) is a target only while its base is live.
+            reasons[place.release] = not_retained(client, settings, place.entry, history, live.release)
     return commits, reasons
 
 

@@ -17,7 +17,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from staticsync.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
+from staticsync.contract import META_BASE, META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
 
 from .package import Packed
 
@@ -71,6 +71,8 @@ def stage(
         META_RELEASE_SHA256: packed.release_sha256,
         META_TAIL_BYTES: str(packed.tail_bytes),
     }
+    if packed.record.base:
+        metadata[META_BASE] = packed.record.base
     extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
     try:
         client.upload_file(

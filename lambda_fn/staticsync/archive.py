@@ -19,6 +19,7 @@ from .contract import (
     hashed_sources,
     parse_manifest,
     parse_release,
+    split_family,
     unsafe_path_reason,
 )
 from .errors import ArtifactRejected
@@ -77,7 +78,10 @@ class Artifact:
         self.hashed_sources = hashed_sources(self.manifest)
         # From here on members are found by their path under static/, with the record's own strings
         # as keys: the directory's names (a second copy of every path) are no longer needed.
-        self.members = {path: index[FILES_DIR + path] for path in self.record.files}
+        files = self.record.files
+        self.members = {path: index[FILES_DIR + path] for path in files if FILES_DIR + path in index}
+        # A delta's files without a member: the plan checks them against its base (plan.check_base).
+        self.inherited = frozenset(files.keys() - self.members.keys()) if self.record.base else frozenset()
         directory.names.clear()
 
     def size_of(self, path: str) -> int:
@@ -225,14 +229,23 @@ def check_layout(directory: Directory) -> array[int]:
 
 
 def check_record_matches(record: ReleaseRecord, manifest: dict[str, str], names: Sequence[str]) -> None:
-    """The record lists exactly the zip's files, and the manifest points only at them."""
+    """The record lists exactly the zip's files, and the manifest points only at them.
+
+    A delta's record (one with a `base`) lists its members and the files it inherits: each file
+    without a member is inherited, whole families at a time (docs/artifact.md, "Delta artifacts").
+    """
     members = {name[len(FILES_DIR) :] for name in names if name.startswith(FILES_DIR)}
     listed = set(record.files)
-    for path in sorted(members ^ listed)[:1]:
+    for path in sorted(members - listed if record.base else members ^ listed)[:1]:
         where = "the zip but not release.json" if path in members else "release.json but not the zip"
         raise ArtifactRejected("record_mismatch", f"{path} is in {where}", path)
+    split = split_family(members, listed) if record.base else None
+    if split is not None:
+        raise ArtifactRejected(
+            "record_mismatch", f"{split} is inherited but a file of its family is packed", split
+        )
     for name, hashed in sorted(manifest.items()):
-        if hashed not in members:
+        if hashed not in listed:
             raise ArtifactRejected(
                 "manifest_missing_file",
                 f"staticfiles.json maps {name} to {hashed}, which the artifact lacks",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import posixpath
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +27,9 @@ MANIFEST_VERSIONS = frozenset({"1.0", "1.1"})
 META_SHA256 = "sha256"
 META_RELEASE_SHA256 = "release-sha256"
 META_TAIL_BYTES = "tail-bytes"
+# On a delta artifact: the release it was built against (a hint for build_tool status and rollback;
+# the function reads `base` from release.json, never from here).
+META_BASE = "base"
 # Metadata on the live staticfiles.json naming the release it belongs to (its other metadata, the
 # release's place in the order, is staticsync.order.Position).
 META_RELEASE = "release"
@@ -60,6 +65,9 @@ class ReleaseRecord:
     # The first-parent chain of source_commit, newest first, itself excluded (empty without git or
     # in a shallow clone): a release whose commit is in the live release's ancestry is older.
     ancestry: tuple[str, ...] = ()
+    # A delta artifact's base: the live release it was built against. `files` still lists every
+    # file of the release; those without a member in the zip are inherited from the base.
+    base: str | None = None
 
     @property
     def file_count(self) -> int:
@@ -84,7 +92,15 @@ class ReleaseRecord:
         }
         if self.ancestry:
             document["ancestry"] = list(self.ancestry)
+        if self.base is not None:
+            document["base"] = self.base
         return dumps(document)
+
+
+def same_release(a: ReleaseRecord, b: ReleaseRecord) -> bool:
+    """One build of one release: its delta and its full artifact differ only in `base` (and in the
+    `total_bytes` they pack, which the record does not keep)."""
+    return dataclasses.replace(a, base=None) == dataclasses.replace(b, base=None)
 
 
 def dumps(document: Any) -> bytes:
@@ -142,7 +158,18 @@ def parse_release(data: bytes) -> ReleaseRecord:
         tool=str(document.get("tool", "")),
         storage=str(document.get("storage", "")),
         ancestry=tuple(ancestry),
+        base=_base(document, release),
     )
+
+
+def _base(document: dict[str, Any], release: str) -> str | None:
+    """A delta's `base` (docs/artifact.md, "Delta artifacts"): another release's id, or absent."""
+    base = document.get("base")
+    if base is None:
+        return None
+    if not isinstance(base, str) or not RELEASE_ID.fullmatch(base) or base == release:
+        raise ArtifactRejected("bad_release_record", f"base {base!r} is not another release's id")
+    return base
 
 
 def parse_manifest(data: bytes) -> dict[str, str]:
@@ -249,6 +276,23 @@ def looks_hashed(path: str) -> bool:
     return HASHED_SHAPE.search(posixpath.basename(path)) is not None
 
 
+# The compressed siblings whitenoise writes next to a file: a file and its siblings are one family,
+# packed or inherited together in a delta artifact.
+SIBLING_SUFFIXES = (".gz", ".br")
+
+
+def original_of(path: str) -> str:
+    """The file a `.gz`/`.br` sibling compresses (the path itself for any other file)."""
+    stem, extension = posixpath.splitext(path)
+    return stem if extension in SIBLING_SUFFIXES else path
+
+
+def split_family(packed: Collection[str], files: Collection[str]) -> str | None:
+    """A file of `files` left out of `packed` although a file of its family is in it, or None."""
+    originals = {original_of(path) for path in packed}
+    return min((p for p in files if p not in packed and original_of(p) in originals), default=None)
+
+
 @dataclass(frozen=True)
 class ReleaseView:
     """One release as a deploy sees it: its record, its manifest and its content-addressed names,
@@ -257,6 +301,8 @@ class ReleaseView:
     record: ReleaseRecord
     manifest_bytes: bytes = field(repr=False)
     manifest: dict[str, str] = field(repr=False)
+    # A delta's files without a member in the zip: the base release's, byte for byte (plan.check_base).
+    inherited: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
     def of(cls, record: ReleaseRecord, manifest_bytes: bytes) -> ReleaseView:

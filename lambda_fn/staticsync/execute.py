@@ -76,7 +76,12 @@ class Executor:
             self.notifier.release_live(self.settings, self.report, plan, live, changes)
 
     def sizes(self) -> dict[str, int]:
-        return {path: self.artifact.size_of(path) for path in self.view.record.files}
+        # A delta's inherited files have no member to size: their families are inherited whole, so
+        # the sibling index keeps their live entries and never reads these zeros.
+        members = self.artifact.members
+        return {
+            path: self.artifact.size_of(path) if path in members else 0 for path in self.view.record.files
+        }
 
     @property
     def workers(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .config import Settings
+from .contract import META_BASE
 from .journal import read_entry
 from .live import HISTORY_NAME, MISSING
 from .order import JournalEntry
@@ -122,12 +123,17 @@ def artifact_location(entry: JournalEntry, settings: Settings) -> tuple[str, str
 
 
 def not_retained(
-    client: Any, settings: Settings, entry: JournalEntry, history: bool | None = None
+    client: Any,
+    settings: Settings,
+    entry: JournalEntry,
+    history: bool | None = None,
+    live_release: str | None = None,
 ) -> str | None:
     """Why `entry`'s release can no longer be returned to, or None when it can.
 
     It needs its history object (its record and manifest) in the live bucket and its artifact in the
-    artifacts bucket: one HEAD each (`history` when the caller already knows whether it exists).
+    artifacts bucket: one HEAD each (`history` when the caller already knows whether it exists). With
+    `live_release`, an artifact staged as a delta of another release (its `base` metadata) is refused.
     """
     history_key = settings.history_key(entry.release, HISTORY_NAME)
     if history is None:
@@ -137,16 +143,33 @@ def not_retained(
     location = artifact_location(entry, settings)
     if isinstance(location, str):
         return location
-    if not exists(client, *location):
+    head = head_of(client, *location)
+    if head is None:
         return f"its artifact s3://{location[0]}/{location[1]} is gone"
-    return None
+    return delta_reason(head.get("Metadata", {}).get(META_BASE), live_release) if live_release else None
+
+
+def delta_reason(base: str | None, live_release: str | None) -> str | None:
+    """Why a release staged as a delta of `base` cannot be rolled back to now, or None.
+
+    A delta deploys only onto its base (plan.check_base): a rollback to it while another release is
+    live is refused, so it is no rollback target until a full build of its commit is staged.
+    """
+    if base is None or base == live_release:
+        return None
+    return f"it was staged as a delta of {base}: stage a full build of its commit to roll back to it"
 
 
 def exists(client: Any, bucket: str, key: str) -> bool:
+    return head_of(client, bucket, key) is not None
+
+
+def head_of(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's HEAD response, or None when there is no such object."""
     try:
-        client.head_object(Bucket=bucket, Key=key)
+        response: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if str(error.response.get("Error", {}).get("Code", "")) in MISSING:
-            return False
+            return None
         raise
-    return True
+    return response

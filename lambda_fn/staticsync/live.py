@@ -16,6 +16,7 @@ from .contract import (
     ReleaseRecord,
     parse_manifest,
     parse_release,
+    same_release,
 )
 from .errors import ArtifactRejected, LiveChanged, LiveStateError
 from .order import Position
@@ -52,7 +53,7 @@ def read_live(client: Any, settings: Settings) -> LiveState:
     if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
         raise LiveStateError(
             f"the live {key} is not the one release {release} built (was it overwritten by hand?): put "
-            f"back line 2 of {settings.history_key(release, HISTORY_NAME)} there, with the same metadata"
+            f"back line 2 of {settings.history_key(record.release, HISTORY_NAME)} there, with the same metadata"
         )
     return LiveState(body, etag, release, record, manifest, Position.from_metadata(metadata))
 
@@ -75,12 +76,24 @@ def write_history(
         if _code(error) not in CONDITION_FAILED:
             raise
         existing = get_object(client, settings.live_bucket, key)
-        if existing is None or existing[0] != body:
+        if existing is None or not same_history(existing[0], body):
             raise ArtifactRejected(
                 "release_id_reused",
                 f"release {release} was already deployed with different contents",
                 RELEASE_NAME,
             ) from None
+
+
+def same_history(kept: bytes, body: bytes) -> bool:
+    """The kept history object is this release's: the same bytes, or the record of the same build as
+    a delta where this is the full artifact (or the reverse: docs/artifact.md, "Delta artifacts")."""
+    if kept == body:
+        return True
+    (kept_record, _, kept_manifest), (record, _, manifest) = (b.partition(b"\n") for b in (kept, body))
+    try:
+        return kept_manifest == manifest and same_release(parse_release(kept_record), parse_release(record))
+    except ArtifactRejected:
+        return False
 
 
 def history_body(release_bytes: bytes, manifest_bytes: bytes) -> bytes:

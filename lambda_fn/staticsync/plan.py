@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from .contract import MANIFEST_NAME, ReleaseRecord, ReleaseView
+from .contract import MANIFEST_NAME, ReleaseRecord, ReleaseView, same_release
 from .errors import ArtifactRejected
 from .order import JournalEntry, Position
 
@@ -91,7 +91,7 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
     """
     check_owned(view.record, owned)
     if live.release == view.release:
-        if live.record is not None and live.record != view.record:
+        if live.record is not None and not same_release(live.record, view.record):
             raise ArtifactRejected(
                 "release_id_reused",
                 f"release {view.release} is live with different contents; give the new build its own id",
@@ -99,6 +99,7 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
         return Plan(view.release, unchanged=tuple(sorted(view.record.files)))
     if intent.kind == "deploy":
         check_order(view.record, live, intent.now)
+    check_base(view, live, intent.kind)
     changed = changed_files(view, live)
     dirty = sorted(live.dirty & set(view.record.files) - set(changed))
     check_immutable(view, live, changed)
@@ -160,6 +161,47 @@ def check_order(record: ReleaseRecord, live: LiveState, now: datetime) -> None:
             "stale_artifact",
             f"release {record.release} (commit {commit[:12]}) is an ancestor of the live release "
             f"{base.release}: it is older; to go back to it, use build_tool rollback",
+        )
+
+
+def check_base(view: ReleaseView, live: LiveState, kind: str = "deploy") -> None:
+    """A delta deploys only onto its base: the live release, holding every inherited file's bytes.
+
+    Each inherited file must have the same SHA-256 in the live record (so it is simply unchanged), and
+    none may be a name an abandoned deploy may have overwritten: the artifact has no bytes to restore
+    it with. A full artifact (no `base`) passes.
+    """
+    record = view.record
+    if record.base is None:
+        return
+    if live.release != record.base:
+        if kind == "rollback":
+            raise ArtifactRejected(
+                "not_retained",
+                f"release {record.release} was staged as a delta of {record.base}; stage a full build "
+                "of its commit to roll back to it (build_tool package --full)",
+            )
+        raise ArtifactRejected(
+            "base_not_live",
+            f"release {record.release} was built as a delta of {record.base}, but "
+            f"{live.release or 'nothing'} is live: build it again against the live release (build_tool "
+            "package --live-bucket ...) or stage a full artifact (build_tool package --full)",
+        )
+    known = live.record.files if live.record is not None else {}
+    for path in sorted(view.inherited):
+        if known.get(path) != record.files[path]:
+            raise ArtifactRejected(
+                "base_mismatch",
+                f"{path} is inherited from {record.base}, whose record has other bytes for it "
+                "(or none): stage a full artifact (build_tool package --full)",
+                path,
+            )
+    for path in sorted(live.dirty & view.inherited)[:1]:
+        raise ArtifactRejected(
+            "base_mismatch",
+            f"{path} may have been overwritten by a deploy that never cut over, and this delta "
+            "inherits it instead of shipping it: stage a full artifact (build_tool package --full)",
+            path,
         )
 
 

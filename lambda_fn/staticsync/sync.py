@@ -20,7 +20,7 @@ from .meter import RequestMeter
 from .notify import SILENT, Notifier
 from .order import RollbackRequest, judge_request
 from .outbox import normal_etag
-from .plan import Intent, LiveState, make_plan
+from .plan import Intent, LiveState, check_base, make_plan
 from .remote import S3Range, SparseFile
 from .report import SyncReport
 
@@ -31,6 +31,7 @@ ALREADY_REJECTED = "already_rejected"
 # Verdicts about the live state, not the bytes: what is live may change, so they are not final.
 LIVE_RELATIVE = frozenset(
     {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
+    | {"base_not_live", "not_retained"}  # a delta's base may be live again later
 )
 
 
@@ -136,7 +137,7 @@ def _deploy(
         )
     artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
     artifact.file.forget_all()  # the tail is parsed; members are read by their own spans
-    view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest)
+    view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
     report.release, report.files_total = view.release, view.record.file_count
     report.commit = view.record.source_commit
     live = read_live(client, settings)
@@ -176,6 +177,8 @@ def start_rollback(
             f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
             "live now: it was not run (make a new request against the live release)",
         )
+    if verdict is None:
+        check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
     claimed = verdict is None and claim_request(
         client, settings, RequestClaim.of(request, live.position.sequence)
     )

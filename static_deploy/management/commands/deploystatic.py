@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from build_tool import cli
 from build_tool.collect import SettingsError
 from build_tool.env import Environment
-from static_deploy.config import static_deploy, unknown_keys
+from static_deploy.config import STORAGE_KEYS, static_deploy, unknown_keys
 
 # Django's own options, which `package` does not take.
 DJANGO_OPTIONS = {
@@ -38,7 +38,10 @@ class Command(BaseCommand):
         self.options = {action.dest for action in parser._actions} - before
         parser.epilog, parser.formatter_class = cli.EPILOG, argparse.RawDescriptionHelpFormatter
         config = static_deploy()
-        parser.set_defaults(**{key: value for key, value in config.items() if key in self.options})
+        # The pinned storage's live_bucket/live_prefix/history_prefix are the site's, not a request for a
+        # delta build (which needs CI to read the live bucket): --live-bucket asks for one explicitly.
+        defaults = {k: v for k, v in config.items() if k in self.options and k not in STORAGE_KEYS}
+        parser.set_defaults(**defaults)
 
     def handle(self, *args: Any, **options: Any) -> None:
         values = {key: value for key, value in options.items() if key not in DJANGO_OPTIONS}

@@ -52,8 +52,8 @@ def read_live(client: Any, settings: Settings) -> LiveState:
     record = read_record(client, settings, release) if release else None
     if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
         raise LiveStateError(
-            f"the live {key} is not the one release {release} built (was it overwritten by hand?): put "
-            f"back line 2 of {settings.history_key(record.release, HISTORY_NAME)} there, with the same metadata"
+            f"the live {key} is not the one release {record.release} built (overwritten by hand?): put "
+            f"back line 2 of {settings.history_key(record.release, HISTORY_NAME)} with the same metadata"
         )
     return LiveState(body, etag, release, record, manifest, Position.from_metadata(metadata))
 

@@ -70,7 +70,7 @@ class VerifyReport:
     files: int = 0
     listed: int = 0
     problems: list[Problem] = field(default_factory=list)
-    restored: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # live keys, as Problem.key
     changed_meanwhile: list[str] = field(default_factory=list)  # a writer got there first: not touched
     s3_requests: int = 0
     requests_by_operation: dict[str, int] = field(default_factory=dict)
@@ -134,7 +134,7 @@ def _verify(client: Any, settings: Settings, depth: Depth, repair: bool, report:
     head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(MANIFEST_NAME))
     if head.get("ETag") != live.etag:
         raise RepairRefused("the live staticfiles.json changed during the pass (a deploy): run it again")
-    sizes = {path: artifact.size_of(path) for path in record.files} if artifact else None
+    sizes = {path: artifact.size_of(path) for path in artifact.members} if artifact else None
     comparison = compare_listing(record.files, sizes, listed, etag_md5=settings.etag_md5)
     problems = manifest_problems(live, settings) + manifest_header_problems(settings, head, policy)
     problems += listing_problems(comparison, settings, record, sizes or {}, listed)
@@ -142,7 +142,8 @@ def _verify(client: Any, settings: Settings, depth: Depth, repair: bool, report:
     problems += head_checks(client, settings, record, policy, listed, comparison, suspects, depth, live)
     report.problems = unique(problems)
     if repair and artifact is not None:
-        paths = to_restore(report.problems, settings, record.files)
+        # A delta's inherited files have no member here: they stay reported (a full build restores them).
+        paths = to_restore(report.problems, settings, artifact.members)
         restore(client, settings, artifact, policy, paths, listed, report)
 
 
@@ -241,10 +242,10 @@ def restore(
             if str(error.response.get("Error", {}).get("Code")) not in CONDITION_FAILED:
                 raise
             with lock:
-                report.changed_meanwhile.append(path)
+                report.changed_meanwhile.append(settings.live_key(path))
             return
         with lock:
-            report.restored.append(path)
+            report.restored.append(settings.live_key(path))
 
     def read(span: Any) -> None:
         for path, data in artifact.read_span(span):

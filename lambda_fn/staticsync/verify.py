@@ -107,15 +107,24 @@ def compare_listing(
     *,
     etag_md5: bool = True,
 ) -> Comparison:
-    """Judge every file of the release from the listing alone; `sizes` None: the artifact is unknown."""
+    """Judge every file of the release from the listing alone; `sizes` None: the artifact is unknown.
+
+    A file `sizes` lacks (inherited by a delta artifact: no member to compare with) is judged by HEAD.
+    """
     missing = tuple(sorted(p for p in files if p not in listed))
     present = sorted(p for p in files if p in listed)
-    wrong_size = tuple(p for p in present if sizes is not None and listed[p].size != sizes[p])
+    if sizes is None:
+        return Comparison(missing, (), {}, ())
+    wrong_size = tuple(p for p in present if p in sizes and listed[p].size != sizes[p])
     sized = set(wrong_size)
     rest = [p for p in present if p not in sized]
-    md5s = {p: m for p in rest if (m := plain_md5(listed[p].etag)) is not None} if etag_md5 else {}
-    by_head = tuple(p for p in rest if p not in md5s) if sizes is not None else ()
-    return Comparison(missing, wrong_size, md5s if sizes is not None else {}, by_head)
+    md5s = (
+        {p: m for p in rest if p in sizes and (m := plain_md5(listed[p].etag)) is not None}
+        if etag_md5
+        else {}
+    )
+    by_head = tuple(p for p in rest if p not in md5s)
+    return Comparison(missing, wrong_size, md5s, by_head)
 
 
 def plain_md5(etag: str) -> str | None:

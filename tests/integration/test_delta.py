@@ -17,6 +17,7 @@ import pytest
 from build_tool.upload import stage
 from staticsync.config import Settings
 from staticsync.meter import RequestMeter
+from staticsync.repair import verify_live
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import read_packed
@@ -123,3 +124,13 @@ def test_a_delta_build_deploys_to_exactly_the_live_bucket_a_full_build_does(
         else:
             assert in_a[key] == in_b[key], key
     print(f"\ndelta: {delta}\nfull: {full}")
+
+    # Repair with a delta live: a changed file comes back from the delta's own member; an inherited
+    # one has no member there, so it stays reported (a full build of r2 would restore it).
+    settings = Settings(live_bucket="live", live_prefix="a/", artifacts_bucket="artifacts")
+    s3.delete_object(Bucket="live", Key="a/shop/css/base.css")
+    s3.delete_object(Bucket="live", Key="a/robots.txt")
+    repaired = verify_live(s3, settings, repair=True)
+    assert repaired.restored == ["a/shop/css/base.css"]
+    remaining = [(p.key, p.code) for p in repaired.remaining if "application/gzip" not in p.detail]
+    assert remaining == [("a/robots.txt", "missing_file")]  # less SeaweedFS's own gzip content type

@@ -228,7 +228,7 @@ def test_ten_thousand_files_cost_ten_lists_plus_the_artifact_reads(
     assert whole.listed == whole.files >= 10_000 and whole.problems == []
     assert whole.requests_by_operation["ListObjectsV2"] == math.ceil(whole.listed / 1000)
     assert "PutObject" not in whole.requests_by_operation
-    assert broken.restored == ["css/page7.css"] and broken.requests_by_operation["PutObject"] == 1
+    assert broken.restored == ["big/css/page7.css"] and broken.requests_by_operation["PutObject"] == 1
     assert deep.requests_by_operation["HeadObject"] == deep.files + 1
 
 

@@ -9,6 +9,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# Django 4.2 beside the venv's newer one, for the test of its STATICFILES_STORAGE setting.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/django42 'Django>=4.2,<4.3'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -44,13 +44,14 @@ def test_an_app_touching_the_static_storage_at_startup_gets_the_local_one(
     assert done.value == {"seen": [local, local], "s3_storage_imported": False}
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DJANGO42_PATH"), reason="set DJANGO42_PATH to a folder with Django 4.2"
-)
+# `make` installs Django 4.2 into .venv/django42; DJANGO42_PATH names another such folder.
+DJANGO42 = os.environ.get("DJANGO42_PATH") or str(ROOT / ".venv" / "django42")
+
+
+@pytest.mark.skipif(not Path(DJANGO42, "django").is_dir(), reason=f"no Django 4.2 in {DJANGO42}")
 def test_on_django_42_a_project_naming_its_storage_in_staticfiles_storage_packages_offline(
     tmp_path: Path,
 ) -> None:
-    # pip install --target /tmp/dj42 'Django>=4.2,<4.3' --no-deps; DJANGO42_PATH=/tmp/dj42 pytest ...
     code = (
         "import sys, django; from build_tool.cli import main; assert django.VERSION[:2] == (4, 2); "
         "code = main(sys.argv[1:]); from touchy_app import SEEN; print(SEEN[-1].__name__); sys.exit(code)"
@@ -59,7 +60,7 @@ def test_on_django_42_a_project_naming_its_storage_in_staticfiles_storage_packag
     env = {
         **os.environ,
         **CLOSED,
-        "PYTHONPATH": os.pathsep.join([os.environ["DJANGO42_PATH"], str(ROOT), str(ROOT / "lambda_fn")]),
+        "PYTHONPATH": os.pathsep.join([DJANGO42, str(ROOT), str(ROOT / "lambda_fn")]),
     }
     done = subprocess.run(
         [sys.executable, "-c", code, *args, "--output", str(tmp_path / "a.zip"), "--quiet"],

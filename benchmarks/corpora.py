@@ -64,6 +64,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": _backend, "OPTIONS": _options},
 }
+if _os.environ.get("BENCH_COLLECTFASTA"):  # the peer Collectfasta, as its README sets it up
+    INSTALLED_APPS = ["collectfasta", *INSTALLED_APPS]
+    COLLECTFASTA_STRATEGY = "collectfasta.strategies.boto3.Boto3ManifestMemoryStrategy"
+    COLLECTFASTA_THREADS = 20
 """
 
 SITE_CSS = """/* The project's own stylesheet: the file the scenarios edit. */
@@ -101,8 +105,8 @@ def example(work: Path) -> Corpus:
     target = work / "corpora" / "example"
     if not (target / "benchsettings.py").exists():
         shutil.copytree(ROOT / "example", target, ignore=shutil.ignore_patterns("staticfiles", "__pycache__"))
-        wrapper = "from exampleproject.settings import *  # noqa: F403\n" + STORAGE_BLOCK
-        (target / "benchsettings.py").write_text(wrapper)
+    wrapper = "from exampleproject.settings import *  # noqa: F403\n" + STORAGE_BLOCK
+    (target / "benchsettings.py").write_text(wrapper)  # always: the block may have changed
     return Corpus(
         "example",
         target,
@@ -123,7 +127,7 @@ def real(work: Path) -> Corpus:
         (site / "css" / "forms.css").write_text(SITE_CSS.replace(".card", ".form"))
         (site / "js" / "site.js").write_text(SITE_JS)
         (site / "img" / "logo.png").write_bytes(random.Random(1).randbytes(3000))
-        (target / "benchsettings.py").write_text(SETTINGS.format(apps=REAL_APPS) + STORAGE_BLOCK)
+    (target / "benchsettings.py").write_text(SETTINGS.format(apps=REAL_APPS) + STORAGE_BLOCK)
     return Corpus(
         "real", target, "benchsettings", ("assets/site/css/site.css", "assets/site/css/forms.css"), peers=True
     )
@@ -140,9 +144,9 @@ def synthetic(work: Path, count: int) -> Corpus:
     target = work / "corpora" / name
     if not (target / "benchsettings.py").exists():
         generate(target / "assets" / "synth", round(count / 3.2))
-        (target / "benchsettings.py").write_text(
-            SETTINGS.format(apps=["django.contrib.staticfiles"]) + STORAGE_BLOCK
-        )
+    (target / "benchsettings.py").write_text(
+        SETTINGS.format(apps=["django.contrib.staticfiles"]) + STORAGE_BLOCK
+    )
     edited = ("assets/synth/css/d000/s000000.css",)
     return Corpus(name, target, "benchsettings", edited, peers=count <= 10_000)
 

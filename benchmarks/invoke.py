@@ -21,14 +21,15 @@ from urllib.parse import quote_plus
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def event(bucket: str, key: str) -> dict[str, Any]:
+def event(bucket: str, key: str, size: int) -> dict[str, Any]:
+    """The S3 record, with the object's real size: the handler sizes its first read from it."""
     s3 = {
         "s3SchemaVersion": "1.0",
         "configurationId": "bench",
         "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-        "object": {"key": quote_plus(key, safe="/"), "size": 0, "eTag": "", "sequencer": "0"},
+        "object": {"key": quote_plus(key, safe="/"), "size": size, "eTag": "", "sequencer": "0"},
     }
-    record = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1"}
+    record: dict[str, Any] = {"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1"}
     record |= {"eventTime": "2026-01-01T00:00:00.000Z", "eventName": "ObjectCreated:Put", "s3": s3}
     return {"Records": [record]}
 
@@ -53,6 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bucket", default="artifacts")
     parser.add_argument("--key", required=True)
+    parser.add_argument("--size", type=int, required=True, help="the staged object's size in bytes")
     args = parser.parse_args()
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "static-deploy-bench")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Bench")
@@ -67,7 +69,7 @@ def main() -> int:
     cpu_before = cpu_seconds()
     stdout, sys.stdout = sys.stdout, sys.stderr  # the handler's logs and metrics: not our result
     try:
-        [report] = app.lambda_handler(event(args.bucket, args.key), context)["deploys"]
+        [report] = app.lambda_handler(event(args.bucket, args.key, args.size), context)["deploys"]
     finally:
         sys.stdout = stdout
     done = time.perf_counter()

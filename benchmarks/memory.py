@@ -104,8 +104,7 @@ def invoke(lambda_dir: str, bucket: str, key: str, size: int) -> dict[str, Any]:
     started = time.perf_counter()
     app = importlib.import_module("app")
     imported, cpu_before = time.perf_counter(), cpu_seconds()
-    raw = event(bucket, key)
-    raw["Records"][0]["s3"]["object"]["size"] = size
+    raw = event(bucket, key, size)
     stdout, sys.stdout = sys.stdout, sys.stderr
     try:
         [report] = app.lambda_handler(raw, context)["deploys"]

@@ -1,9 +1,10 @@
-"""`python -m benchmarks.run [--quick]`: static-deploy against django-storages and `aws s3 sync`.
+"""`python -m benchmarks.run [--quick]`: static-deploy against Collectfasta, django-storages, `aws s3 sync`.
 
 From a fresh clone it makes its own virtualenv (benchmarks/.work/venv: the project, the peers, the
 packages of the real static set, matplotlib), starts SeaweedFS on loopback behind the latency proxy
-(devtools/s3proxy.py, 20 ms per request), builds the corpora, runs every scenario for every tool,
-and writes benchmarks/results.json, benchmarks/README.md and benchmarks/chart.png.
+(devtools/s3proxy.py, 20 and 50 ms per request), builds the corpora, runs every scenario for every tool
+(the tools interleaved run by run), measures the handler's cold start with `python -X importtime`, and
+writes benchmarks/results.json, benchmarks/README.md and benchmarks/chart.png.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ WORK = HERE / ".work"
 VENV = WORK / "venv"
 PY = VENV / "bin" / "python"
 BUCKETS = ("artifacts", "live")
-LATENCY = 0.020
+LATENCIES_MS = (20, 50)
 WORKERS = (4, 8, 16, 32, 64, 128)
 MANIFEST = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
 WHITENOISE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -62,7 +63,12 @@ def ensure_venv() -> None:
 class Bench:
     server: S3Server
     proxy: ProxyServer
+    delta: bool = False  # build_tool has `package --live-bucket`
     epoch: int = 1_767_225_600
+
+    @property
+    def latency_ms(self) -> int:
+        return round(self.proxy.latency * 1000)
 
     def env(self, **extra: str) -> dict[str, str]:
         env = self.server.env() | {"AWS_ENDPOINT_URL_S3": self.proxy.endpoint_url, "PYTHONHASHSEED": "0"}
@@ -83,35 +89,61 @@ class Bench:
         return str(self.epoch)
 
 
-def ours(bench: Bench, project: Path, corpus: corpora.Corpus, release: str, prefix: str, cache: Path) -> dict:
-    """build_tool package (collect, pack, stage) then the Lambda on the staged artifact."""
+def delta_builds() -> bool:
+    """Whether this build_tool has delta builds (`package --live-bucket`: the live release as the cache)."""
+    done = subprocess.run(
+        [str(PY), "-m", "build_tool", "package", "--help"], capture_output=True, text=True, check=False
+    )
+    return "--live-bucket" in done.stdout
+
+
+def ours(
+    bench: Bench, project: Path, corpus: corpora.Corpus, release: str, prefix: str, cache: Path | None
+) -> dict:
+    """build_tool package (collect, pack, stage) then the Lambda on the staged artifact.
+
+    `cache` None: no local cache at all (a fresh runner); with delta builds the live release is the cache.
+    """
     command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
-    command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", release]
-    command += ["--json", "--cache-dir", str(cache)]
+    command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", release, "--json"]
+    if cache is not None:
+        command += ["--cache-dir", str(cache)]
+    elif bench.delta:
+        command += ["--live-bucket", "live", "--live-prefix", prefix]
     build = bench.measure(command, bench.env(SOURCE_DATE_EPOCH=bench.next_epoch()))
     packaged = json.loads(build.pop("stdout"))
-    lam = invoke(bench, f"staging/{release}.zip", prefix)
+    lam = invoke(bench, f"staging/{release}.zip", prefix, packaged["zip_bytes"])
     return {
         "seconds": round(build["seconds"] + lam["handler_seconds"], 3),
         "phases": {"build": build, "lambda": lam},
         "compressed": packaged["compressed"],
         "zip_bytes": packaged["zip_bytes"],
+        "timings": packaged.get("timings", {}),
+        "delta": cache is None and bench.delta,
     }
 
 
-def invoke(bench: Bench, key: str, prefix: str, concurrency: int | None = None) -> dict[str, Any]:
+def invoke(bench: Bench, key: str, prefix: str, size: int, concurrency: int | None = None) -> dict[str, Any]:
+    """The handler in a fresh process on the S3 event for `key`, whose real `size` the event carries."""
     # MALLOC_ARENA_MAX=2: glibc's per-thread malloc arenas add ~25 MB at 32 workers (docs/scale.md).
     extra = {"LIVE_BUCKET": "live", "LIVE_PREFIX": prefix, "MALLOC_ARENA_MAX": "2"}
     if concurrency:
         extra["UPLOAD_CONCURRENCY"] = str(concurrency)
-    run = bench.measure([str(PY), str(HERE / "invoke.py"), "--key", key], bench.env(**extra))
+    command = [str(PY), str(HERE / "invoke.py"), "--key", key, "--size", str(size)]
+    run = bench.measure(command, bench.env(**extra))
     result = json.loads(run.pop("stdout").strip().splitlines()[-1])
     return run | result | {"process_seconds": run["seconds"], "seconds": result["handler_seconds"]}
 
 
-def django_storages(bench: Bench, project: Path, corpus: corpora.Corpus, prefix: str) -> dict:
+def django_storages(
+    bench: Bench, project: Path, corpus: corpora.Corpus, prefix: str, collectfasta: bool = False
+) -> dict:
+    """collectstatic straight to S3 with S3ManifestStaticStorage; `collectfasta`: with Collectfasta's
+    collectstatic (Boto3ManifestMemoryStrategy, 20 threads: corpora.STORAGE_BLOCK) in front of it."""
     env = bench.env(DJANGO_SETTINGS_MODULE=corpus.settings_module, PYTHONPATH=str(project))
     env |= {"BENCH_STORAGE": DJANGO_STORAGES, "BENCH_BUCKET": "live", "BENCH_LOCATION": prefix.rstrip("/")}
+    if collectfasta:
+        env["BENCH_COLLECTFASTA"] = "1"
     collect = bench.measure([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], env, cwd=project)
     collect.pop("stdout")
     return {"seconds": collect["seconds"], "phases": {"collectstatic": collect}}
@@ -148,16 +180,17 @@ def totals(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-TOOLS = ("static-deploy", "collect+aws-s3-sync", "django-storages")
+TOOLS = ("static-deploy", "collectfasta", "collect+aws-s3-sync", "django-storages")
+FAST = ("static-deploy", "collectfasta")  # the ones the targets compare run by run, interleaved
 
 
 def runs_of(tool: str, corpus: corpora.Corpus, runs: int) -> int:
-    """Runs per tool: the peers take minutes per scenario on the larger sets, so they run fewer."""
+    """Runs per tool: the slow peers take minutes per scenario on the larger sets, so they run fewer."""
     if tool != "static-deploy" and not corpus.peers:
         return 0
     if tool == "django-storages":
         return 1 if corpus.name in ("example", "real") else 0  # 10,000 files: about an hour a scenario
-    if corpus.name.startswith("synth") or (tool != "static-deploy" and corpus.name == "real"):
+    if corpus.name.startswith("synth") or (tool not in FAST and corpus.name == "real"):
         return 1
     return runs
 
@@ -166,7 +199,7 @@ def run_tool(
     bench: Bench, corpus: corpora.Corpus, tool: str, run: int, scenarios: tuple[str, ...]
 ) -> list[dict]:
     """One tool through the scenarios in order, each a one-file change from the one before."""
-    name = f"{corpus.name}-{tool}-{run}"
+    name = f"{corpus.name}-{tool}-{bench.latency_ms}ms-{run}"
     prefix, cache, root = f"{name}/", WORK / "cache" / name, WORK / "static-root" / name
     for folder in (cache, root):
         shutil.rmtree(folder, ignore_errors=True)
@@ -186,24 +219,26 @@ def run_tool(
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(root, ignore_errors=True)
         if tool == "static-deploy":
-            result = ours(bench, checkout, corpus, f"{name}-{number}-{scenario}", prefix, cache)
-        elif tool == "django-storages":
-            result = django_storages(bench, checkout, corpus, prefix)
+            kept = None if scenario == "ci_nocache" else cache
+            result = ours(bench, checkout, corpus, f"{name}-{number}-{scenario}", prefix, kept)
+        elif tool in ("django-storages", "collectfasta"):
+            result = django_storages(bench, checkout, corpus, prefix, collectfasta=tool == "collectfasta")
         else:
             result = collect_and_sync(bench, checkout, corpus, prefix, root)
-        result |= {"corpus": corpus.name, "tool": tool, "scenario": scenario, "run": run} | totals(result)
+        result |= {"corpus": corpus.name, "tool": tool, "scenario": scenario, "run": run}
+        result |= {"latency_ms": bench.latency_ms} | totals(result)
         say(f"{name} {scenario}: {result['seconds']:.2f} s, {result['requests']} requests")
         results.append(result)
     return results
 
 
-def concurrency_curve(bench: Bench, key: str, runs: int) -> list[dict[str, Any]]:
+def concurrency_curve(bench: Bench, key: str, size: int, runs: int) -> list[dict[str, Any]]:
     """First-deploy Lambda seconds for each UPLOAD_CONCURRENCY, each into an empty live prefix."""
     curve = []
     for workers in WORKERS:
         seconds = []
         for run in range(runs):
-            result = invoke(bench, key, f"curve-{workers}-{run}/", concurrency=workers)
+            result = invoke(bench, key, f"curve-{workers}-{run}/", size, concurrency=workers)
             seconds.append(result["handler_seconds"])
         curve.append({"workers": workers, "seconds": seconds, "median": statistics.median(seconds)})
         say(f"curve: {workers} workers: {statistics.median(seconds):.2f} s")
@@ -211,15 +246,16 @@ def concurrency_curve(bench: Bench, key: str, runs: int) -> list[dict[str, Any]]
 
 
 def build_ratio(corpus: corpora.Corpus, runs: int) -> dict[str, Any]:
-    """Plain ManifestStaticFilesStorage collect vs `build_tool package --output` with a warm cache."""
+    """Plain ManifestStaticFilesStorage collect vs `build_tool package --output`, with a warm cache and
+    with no local cache at all (a fresh runner; the issue's target)."""
     project = corpus.copy_to(WORK / "checkouts" / f"{corpus.name}-ratio")
     cache, out = WORK / "cache" / f"{corpus.name}-ratio", WORK / "ratio.zip"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONHASHSEED": "0"}
-    ours_command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
-    ours_command += ["--project-dir", str(project), "--release", "ratio", "--output", str(out)]
-    ours_command += ["--cache-dir", str(cache), "--quiet"]
-    subprocess.run(ours_command, env=env, check=True, cwd=ROOT)  # fill the cache
-    plain, warm = [], []
+    cold_command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
+    cold_command += ["--project-dir", str(project), "--release", "ratio", "--output", str(out), "--quiet"]
+    warm_command = [*cold_command, "--cache-dir", str(cache)]
+    subprocess.run(warm_command, env=env, check=True, cwd=ROOT)  # fill the cache
+    plain, warm, cold = [], [], []
     for _ in range(runs):
         root = WORK / "ratio-static"
         shutil.rmtree(root, ignore_errors=True)
@@ -228,11 +264,18 @@ def build_ratio(corpus: corpora.Corpus, runs: int) -> dict[str, Any]:
         plain.append(
             timed([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], collect_env, project)
         )
-        warm.append(timed(ours_command, env, ROOT))
+        warm.append(timed(warm_command, env, ROOT))
+        cold.append(timed(cold_command, env, ROOT))
     shutil.rmtree(WORK / "ratio-static", ignore_errors=True)
-    result = {"corpus": corpus.name, "plain_collect": plain, "package_warm_cache": warm}
+    result: dict[str, Any] = {
+        "corpus": corpus.name,
+        "plain_collect": plain,
+        "package_warm_cache": warm,
+        "package_no_cache": cold,
+    }
     result["ratio"] = round(statistics.median(warm) / statistics.median(plain), 2)
-    say(f"build ratio {corpus.name}: {result['ratio']} (plain {statistics.median(plain):.2f} s)")
+    result["ratio_no_cache"] = round(statistics.median(cold) / statistics.median(plain), 2)
+    say(f"build ratio {corpus.name}: {result['ratio']}, no cache {result['ratio_no_cache']}")
     return result
 
 
@@ -244,14 +287,14 @@ def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
 
 def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, Any]]:
     """The 100,000-file set: first deploy, no-change redeploy and (full) a one-file change."""
-    name = f"{corpus.name}-static-deploy-0"
+    name = f"{corpus.name}-static-deploy-{bench.latency_ms}ms-0"
     prefix, cache = f"{name}/", WORK / "cache" / name
     shutil.rmtree(cache, ignore_errors=True)
     checkout = corpus.copy_to(WORK / "checkouts" / name)
     results = []
     first = ours(bench, checkout, corpus, f"{name}-first", prefix, cache)
     results.append(first | {"scenario": "first"})
-    again = invoke(bench, f"staging/{name}-first.zip", prefix)  # the same artifact delivered again
+    again = invoke(bench, f"staging/{name}-first.zip", prefix, first["zip_bytes"])  # delivered again
     results.append({"seconds": again["handler_seconds"], "phases": {"lambda": again}, "scenario": "nochange"})
     if full:
         corpora.edit(checkout, corpus.edit_files[0], f"{name}-onefile")
@@ -259,13 +302,23 @@ def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, An
             ours(bench, checkout, corpus, f"{name}-onefile", prefix, cache) | {"scenario": "onefile"}
         )
     for result in results:
-        result |= {"corpus": corpus.name, "tool": "static-deploy", "run": 0} | totals(result)
+        result |= {"corpus": corpus.name, "tool": "static-deploy", "run": 0, "latency_ms": bench.latency_ms}
+        result |= totals(result)
         say(f"{corpus.name} {result['scenario']}: {result['seconds']:.2f} s, {result['requests']} requests")
     return results
 
 
 def versions() -> dict[str, str]:
-    names = ["Django", "whitenoise", "Brotli", "boto3", "botocore", "awscli", "django-storages"]
+    names = [
+        "Django",
+        "whitenoise",
+        "Brotli",
+        "boto3",
+        "botocore",
+        "awscli",
+        "django-storages",
+        "collectfasta",
+    ]
     names += ["aws-lambda-powertools", "djangorestframework", "matplotlib"]
     script = "import json,sys;from importlib import metadata as m;"
     script += "print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
@@ -286,59 +339,127 @@ def machine() -> dict[str, Any]:
     return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(memory, 1), "os": platform.platform()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop SeaweedFS on the way out
+def cold_start() -> dict[str, Any]:
+    """`python -X importtime -c "import app"` in fresh interpreters, tracing off as in the benchmark."""
+    from benchmarks import importtime
+
+    measured = importtime.measure(ROOT / "lambda_fn", {"POWERTOOLS_TRACE_DISABLED": "true"}, 5, str(PY))
+    say(f"cold start: import app {measured['import_app_ms']} ms (fastest {measured['import_app_min_ms']})")
+    return measured
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the example project only, one run (~5 min)")
+    parser.add_argument("--quick", action="store_true", help="the example project only, one run (~6 min)")
     parser.add_argument("--runs", type=int, help="runs per scenario, medians reported (default 3; quick 1)")
     parser.add_argument("--no-report", action="store_true", help="write results.json only")
     parser.add_argument("--corpora", help="comma-separated subset of example,real,synth10k,synth100k")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}"
+    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="subset; 'first' always runs")
+    parser.add_argument("--latency-ms", help="comma-separated, per request (default 20,50; quick 20)")
+    parser.add_argument(
+        "--slow-latency-ms", help="latencies django-storages and aws s3 sync run at (default: all)"
+    )
+    parser.add_argument("--ratio-runs", type=int, default=3, help="build-ratio runs per corpus (0: skip)")
+    parser.add_argument("--no-curve", action="store_true", help="skip the UPLOAD_CONCURRENCY curve")
     args = parser.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 3)
-    ensure_venv()
-    sets = [corpora.example(WORK)] if args.quick else [corpora.example(WORK), corpora.real(WORK)]
-    if not args.quick:
+    args.runs = args.runs or (1 if args.quick else 3)
+    default = "20" if args.quick else ",".join(map(str, LATENCIES_MS))
+    args.latencies = [int(x) for x in (args.latency_ms or default).split(",")]
+    args.slow = [int(x) for x in (args.slow_latency_ms or ",".join(map(str, args.latencies))).split(",")]
+    args.tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
+    args.scenarios = tuple(s for s in SCENARIOS if s == "first" or s in args.scenarios.split(","))
+    return args
+
+
+def corpus_sets(args: argparse.Namespace) -> tuple[list[corpora.Corpus], corpora.Corpus | None]:
+    """The corpora to run, generating only those (the synthetic sets take minutes), and the 100k set."""
+    if args.quick:
+        return [corpora.example(WORK)], None
+    chosen = args.corpora.split(",") if args.corpora else ["example", "real", "synth10k", "synth100k"]
+    sets = [
+        make(WORK) for name, make in (("example", corpora.example), ("real", corpora.real)) if name in chosen
+    ]
+    if "synth10k" in chosen:
         say("generating the synthetic sets (fixed seed)")
-        sets += [corpora.synthetic(WORK, 10_000)]
-    big = None if args.quick else corpora.synthetic(WORK, 100_000)
-    if args.corpora:
-        chosen = args.corpora.split(",")
-        sets = [c for c in sets if c.name in chosen]
-        big = corpora.synthetic(WORK, 100_000) if "synth100k" in chosen else None
+        sets.append(corpora.synthetic(WORK, 10_000))
+    return sets, corpora.synthetic(WORK, 100_000) if "synth100k" in chosen else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop SeaweedFS on the way out
+    args = arguments(argv)
+    ensure_venv()
+    sets, big = corpus_sets(args)
     results: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
-        "runs": runs,
-        "latency_ms": LATENCY * 1000,
+        "runs": args.runs,
+        "latencies_ms": args.latencies,
+        "load_before": os.getloadavg(),
     }
     results |= {"machine": machine(), "versions": versions(), "scenarios": [], "build_ratio": []}
+    results["cold_start"] = cold_start()
     started = time.time()
 
     def save() -> None:
         results["seconds"] = round(time.time() - started, 1)
+        results["load_after"] = os.getloadavg()
         (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 
     seaweed = WORK / "seaweed"
     shutil.rmtree(seaweed, ignore_errors=True)
-    with running_seaweed(seaweed, BUCKETS) as server, running_proxy(server.endpoint_url, LATENCY) as proxy:
-        bench = Bench(server, proxy)
+    with running_seaweed(seaweed, BUCKETS) as server, running_proxy(server.endpoint_url) as proxy:
+        bench = Bench(server, proxy, delta=delta_builds())
+        results["delta_builds"] = bench.delta
         for corpus in sorted(sets, key=lambda c: c.name != "real"):  # the headline figures first
-            for tool in TOOLS:
-                for run in range(runs_of(tool, corpus, runs)):
-                    scenarios = SCENARIOS if tool != "django-storages" else SCENARIOS[:4]
-                    results["scenarios"] += run_tool(bench, corpus, tool, run, scenarios)
-            if corpus.name == "real":
-                results["curve"] = concurrency_curve(bench, "staging/real-static-deploy-0-0-first.zip", 1)
+            for latency in args.latencies:
+                proxy.latency = latency / 1000
+                run_corpus(bench, corpus, args, save, results)
+            if corpus.name == "real" and "static-deploy" in args.tools and not args.no_curve:
+                proxy.latency = args.latencies[0] / 1000
+                first = next(
+                    r for r in results["scenarios"] if r["corpus"] == "real" and r["scenario"] == "first"
+                )
+                key = f"staging/real-static-deploy-{args.latencies[0]}ms-0-0-first.zip"
+                results["curve"] = concurrency_curve(bench, key, first["zip_bytes"], 1)
             save()
             if big is not None and corpus.name == "real":
                 results["scenarios"] += large(bench, big, full=not args.quick)
                 save()
-        for corpus in sets:
-            results["build_ratio"].append(build_ratio(corpus, 3))
+        for corpus in sets if args.ratio_runs else []:
+            results["build_ratio"].append(build_ratio(corpus, args.ratio_runs))
             save()
     say(f"wrote benchmarks/results.json ({results['seconds']:.0f} s)")
     if not args.no_report:
-        subprocess.run([str(PY), str(HERE / "report.py")], check=True)
+        subprocess.run([str(PY), "-m", "benchmarks.report"], check=True, cwd=ROOT)
     return 0
+
+
+def run_corpus(
+    bench: Bench, corpus: corpora.Corpus, args: argparse.Namespace, save: Any, results: dict[str, Any]
+) -> None:
+    """Every tool on `corpus` at the proxy's latency: run 0 of each tool, then run 1 of each, ...
+    (interleaved, so a change in the machine's load falls on all of them alike), the slow peers last."""
+    fast = [tool for tool in args.tools if tool in FAST]
+    slow = [tool for tool in args.tools if tool not in FAST and bench.latency_ms in args.slow]
+    for run in range(args.runs):
+        for tool in fast:
+            if run < runs_of(tool, corpus, args.runs):
+                results["scenarios"] += run_tool(bench, corpus, tool, run, args.scenarios)
+                save()
+    for tool in slow:
+        for run in range(runs_of(tool, corpus, args.runs)):
+            scenarios = (
+                args.scenarios
+                if tool != "django-storages"
+                else tuple(
+                    s for s in args.scenarios if s != "ci_nocache" or "ci_cached" not in args.scenarios
+                )
+            )
+            results["scenarios"] += run_tool(bench, corpus, tool, run, scenarios)
+            save()
 
 
 if __name__ == "__main__":

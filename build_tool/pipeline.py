@@ -6,6 +6,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from .cache import CompressionStats
+    from .delta import Base
     from .package import Packed
     from .release import ReleaseInfo
 
@@ -47,23 +49,31 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"--cache-dir {args.cache_dir} is a file, not a folder")
     if not args.project_dir.is_dir():
         raise UsageError(f"--project-dir {args.project_dir} is not a folder")
+    from .delta import check as check_live
+
+    check_live(args)
 
 
 def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
     """Collect, pack and stage (or write to --output); the JSON record of what was made."""
-    from . import release, upload, wait
+    from . import delta, release, upload, wait
 
     check(args)
     started = time.monotonic()
+    watch = Stopwatch()
     ignore = (args.cache_dir,) if args.cache_dir else ()
     info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
-    client, waiter, etag = None, None, None
+    client, waiter, etag, base = None, None, None, None
     if not args.output:
         client = upload.make_client(args.profile)
         upload.check_bucket(client, args.bucket)
+    if delta.wanted(args):  # before the slow collect: a denied read fails fast
+        base = delta.read_base(client or upload.make_client(args.profile), args, info.release)
+        chatter(args, env, f"building a delta of the live {base.release}" if base else "building in full")
     work = Path(tempfile.mkdtemp(prefix="build_tool-"))
     try:
-        packed, stats = build(args, env, work, info)
+        watch.lap("setup")  # release id, S3 client and bucket check, the live release's record
+        packed, stats = build(args, env, work, info, base, watch)
         if args.pin_file:
             write_pin(packed.path, args.pin_file)
         if client is None:
@@ -77,6 +87,7 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
             uri = f"s3://{args.bucket}/{key}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    watch.lap("upload")
     result: dict[str, object] = {
         "uri": uri,
         "release": info.release,
@@ -89,6 +100,10 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
         "seconds": round(time.monotonic() - started, 2),
         "compressed": stats.compressed,
         "compressed_from_cache": stats.reused,
+        "timings": watch.rounded(),
+        "base": packed.record.base,
+        "inherited": packed.inherited,
+        "compression_skipped": stats.inherited,
     }
     if waiter is not None:
         chatter(args, env, f"waiting for the deploy's report at {waiter.uri}")
@@ -97,24 +112,41 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
 
 
 def build(
-    args: argparse.Namespace, env: Environment, work: Path, info: ReleaseInfo
+    args: argparse.Namespace,
+    env: Environment,
+    work: Path,
+    info: ReleaseInfo,
+    base: Base | None = None,
+    watch: Stopwatch | None = None,
 ) -> tuple[Packed, CompressionStats]:
-    """Collect into `work`/static and pack `work`/<release>.zip, staging nothing (package, plan)."""
+    """Collect into `work`/static and pack `work`/<release>.zip, staging nothing (package, plan);
+    with `base` (the live release), a delta of it."""
     from . import collect
 
     message = f"collecting static files of {args.settings} with {args.storage}"
+    watch = watch or Stopwatch()
+
+    def started() -> None:
+        watch.lap("django_start")
+        chatter(args, env, message)
+
     stats = collect.collect(
         args.settings,
         args.project_dir,
         work / "static",
         args.storage,
         args.cache_dir,
-        started=lambda: chatter(args, env, message),
+        started=started,
+        base=base,
     )
-    return _pack(args, work, info), stats
+    watch.lap("collect")
+    watch.move("collect", "compress", stats.seconds)
+    packed = _pack(args, work, info, base)
+    watch.lap("pack")
+    return packed, stats
 
 
-def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo) -> Packed:
+def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | None) -> Packed:
     from . import package
 
     return package.pack(
@@ -127,7 +159,31 @@ def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo) -> Packed:
         storage=args.storage,
         cache_dir=args.cache_dir,
         ancestry=info.ancestry,
+        base=base,
     )
+
+
+@dataclass
+class Stopwatch:
+    """Seconds per phase of a build, for `--json`'s "timings": where the seconds go."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    last: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        """Charge the time since the last lap to `phase`."""
+        now = time.monotonic()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def move(self, source: str, target: str, seconds: float) -> None:
+        """Charge `seconds` of `source`'s time to `target` (compression runs inside the collect)."""
+        moved = min(seconds, self.seconds.get(source, 0.0))
+        self.seconds[source] = self.seconds.get(source, 0.0) - moved
+        self.seconds[target] = self.seconds.get(target, 0.0) + moved
+
+    def rounded(self) -> dict[str, float]:
+        return {phase: round(value, 3) for phase, value in self.seconds.items()}
 
 
 def write_pin(artifact: Path, target: Path) -> None:
@@ -146,11 +202,14 @@ def write_pin(artifact: Path, target: Path) -> None:
 
 
 def summary(result: dict[str, object]) -> str:
-    return (
+    line = (
         f"release {result['release']}: {result['files']} files, {result['bytes']} bytes "
         f"packed into {result['zip_bytes']} bytes in {result['seconds']} s; "
         f"{result['compressed']} contents compressed, {result['compressed_from_cache']} from the cache"
     )
+    if result.get("base"):
+        line += f"; a delta of {result['base']}: {result['inherited']} files inherited, not packed"
+    return line
 
 
 def chatter(args: argparse.Namespace, env: Environment, message: str) -> None:

@@ -26,7 +26,7 @@ class Settings:
     REPORT_PREFIX ("reports/", in the artifacts bucket), CLOUDFRONT_DISTRIBUTION_ID ("": no invalidation),
     EVENT_BUS_NAME ("": no event; the template sets "default", the account's default bus),
     LIVE_ETAG_MD5 ("true"; "false" when the live bucket's ETags are not MD5s, e.g. SSE-KMS),
-    RETAIN_RELEASES (5), RETENTION_GRACE_DAYS (7), PRUNE_MAX_DELETES (1000), PRUNE_AFTER_DEPLOY ("true"):
+    RETAIN_RELEASES (5), RETENTION_GRACE_DAYS (7), PRUNE_MAX_DELETES (1000), PRUNE_AFTER_DEPLOY ("false"):
     retention by releases (staticsync/retention.py).
     """
 
@@ -51,7 +51,7 @@ class Settings:
     retain_releases: int = 5
     retention_grace_days: int = 7
     prune_max_deletes: int = 1000
-    prune_after_deploy: bool = True
+    prune_after_deploy: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +81,7 @@ class Settings:
             retain_releases=_int(env, "RETAIN_RELEASES", 5, low=1),
             retention_grace_days=_int(env, "RETENTION_GRACE_DAYS", 7, low=1),
             prune_max_deletes=_int(env, "PRUNE_MAX_DELETES", 1000, low=1),
-            prune_after_deploy=_bool(env, "PRUNE_AFTER_DEPLOY", True),
+            prune_after_deploy=_bool(env, "PRUNE_AFTER_DEPLOY", False),
         )
 
     def live_key(self, path: str) -> str:

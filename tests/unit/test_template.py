@@ -881,11 +881,12 @@ def test_the_sync_function_prunes_after_cutovers_and_on_an_optional_schedule(tem
     env = environment(template)
     assert env["RETAIN_RELEASES"] == {"Ref": "RetainReleases"}
     assert env["RETENTION_GRACE_DAYS"] == {"Ref": "RetentionGraceDays"}
-    assert (env["PRUNE_MAX_DELETES"], env["PRUNE_AFTER_DEPLOY"]) == ("1000", "true")
+    assert (env["PRUNE_MAX_DELETES"], env["PRUNE_AFTER_DEPLOY"]) == ("1000", {"Ref": "PruneAfterDeploy"})
     schedule = function(template)["Events"]["PruneOnSchedule"]
     assert schedule["Type"] == "Schedule" and json.loads(schedule["Properties"]["Input"]) == SCHEDULED
     assert schedule["Properties"]["State"] == {"Fn::If": ["HasPruneSchedule", "ENABLED", "DISABLED"]}
-    assert template["Parameters"]["PruneSchedule"]["Default"] == ""
+    assert template["Parameters"]["PruneSchedule"]["Default"] == "rate(1 day)"
+    assert template["Parameters"]["PruneAfterDeploy"]["Default"] == "false"
 
 
 def test_bucket_names_are_built_from_parameters(template: Template) -> None:

@@ -203,7 +203,8 @@ def parser(env: Environment | None = None) -> argparse.ArgumentParser:
     env = env or Environment()
     formatter = argparse.RawDescriptionHelpFormatter
     bound = type("BoundParser", (Parser,), {"env": env})
-    top = bound(prog="build_tool", description=__doc__, epilog=EPILOG, formatter_class=formatter)
+    summary = (__doc__ or "").split("\n")[0]
+    top = bound(prog="build_tool", description=summary, epilog=EPILOG, formatter_class=formatter)
     top.add_argument("--version", action="version", version=f"build_tool {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():

@@ -317,10 +317,6 @@ class ReleaseView:
         """The manifest's hashed names (values that differ from their key)."""
         return frozenset(value for name, value in self.manifest.items() if value != name)
 
-    @functools.cached_property
-    def sources(self) -> dict[str, tuple[str, ...]]:
-        return hashed_sources(self.manifest)
-
     def content_addressed(self, path: str) -> bool:
         """True for a hashed name, its compressed siblings, and any name of that shape."""
         base, extension = posixpath.splitext(path)

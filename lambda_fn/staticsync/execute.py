@@ -45,7 +45,7 @@ class Executor:
     ) -> None:
         self.client, self.settings, self.artifact, self.view = client, settings, artifact, view
         self.report, self.remaining_seconds, self.notifier = report, remaining_seconds, notifier
-        self.policy = HeaderPolicy.for_release(settings, view.record.files, view.manifest)
+        self.policy = HeaderPolicy(settings, frozenset(view.record.files), view.hashed)
         self.uploaded = _counter(report, settings)
 
     def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:

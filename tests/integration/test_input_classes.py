@@ -5,17 +5,14 @@ failure does not stop the others (issue 8, "Smaller gaps")."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import os
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
@@ -36,6 +33,7 @@ from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.conftest import FakeContext, load_event
+from tests.handler import fresh_handler
 from tests.sites import build_version
 
 NO_RETRIES = {"mode": "standard", "max_attempts": 1}
@@ -178,13 +176,8 @@ def test_a_stalled_read_of_the_artifact_is_raised_and_never_tags_it(
 @pytest.fixture
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     """The handler, imported fresh against the server, configured as the template does."""
-    env = {"LIVE_BUCKET": "live", "ARTIFACTS_BUCKET": "artifacts", "POWERTOOLS_METRICS_NAMESPACE": "Test"}
-    with mock.patch.dict(os.environ, env):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler(ARTIFACTS_BUCKET="artifacts") as module:
         yield module
-    sys.modules.pop("app", None)
 
 
 def retarget(

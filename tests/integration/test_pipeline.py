@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -12,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -26,6 +24,7 @@ from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import read_packed
 from tests.conftest import FakeContext
+from tests.handler import fresh_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_TIMEOUT = 10.0
@@ -81,10 +80,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     """The handler, imported fresh against the server; its S3 calls to the live bucket are recorded in
     `app.calls` (the report object it writes to the artifacts bucket afterwards is not among them)."""
-    with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler() as module:
         calls: list[tuple[str, str]] = []
         module.calls = calls  # type: ignore[attr-defined]
 
@@ -94,7 +90,6 @@ def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
 
         module.s3.meta.events.register("provide-client-params.s3", record)
         yield module
-    sys.modules.pop("app", None)
 
 
 def upload_and_handle(app: ModuleType, s3: Any, s3_server: S3Server, artifact: Path) -> dict[str, Any]:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 
 from devtools.seaweed import S3Server
 from staticsync.live import HISTORY_NAME
+from tests.handler import fresh_handler
 from tests.inprocess import ROOT, Done, cli
 from tests.integration.test_pipeline import upload_and_handle
 
@@ -24,17 +21,13 @@ from tests.integration.test_pipeline import upload_and_handle
 @pytest.fixture
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     """The handler, imported fresh; its S3 calls (operation, bucket, key) in `app.calls`."""
-    with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler() as module:
         module.calls = []  # type: ignore[attr-defined]
         module.s3.meta.events.register(
             "provide-client-params.s3",
             lambda params, model, **_: module.calls.append((model.name, params["Bucket"], params.get("Key"))),
         )
         yield module
-    sys.modules.pop("app", None)
 
 
 class Example:

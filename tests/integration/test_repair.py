@@ -4,17 +4,12 @@ bucket, and refuses when the artifact is gone or is another release's."""
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
 import shutil
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -32,6 +27,7 @@ from staticsync.sync import deploy
 from staticsync.verify import Problem
 from tests.artifacts import read_packed, stage_artifact
 from tests.conftest import FakeContext
+from tests.handler import fresh_handler
 from tests.integration.test_pipeline import EVENT_TIMEOUT, ROOT, package
 from tests.sites import build_version
 
@@ -51,16 +47,12 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def live(s3_env: dict[str, str], empty_buckets: None, s3_server: S3Server, example: Path) -> Iterator[Any]:
     """r1 live: staged as the build tool does and deployed by the real handler on SeaweedFS's event."""
-    env = {"LIVE_BUCKET": "live", "ARTIFACTS_BUCKET": "artifacts", "POWERTOOLS_METRICS_NAMESPACE": "Test"}
-    with mock.patch.dict(os.environ, env):
-        sys.modules.pop("app", None)
-        app: ModuleType = importlib.import_module("app")
+    with fresh_handler(ARTIFACTS_BUCKET="artifacts") as app:
         client = s3_server.client()
         stage(client, read_packed(example), "artifacts", "staging/r1.zip")
         [report] = app.lambda_handler(s3_server.events.wait_event(EVENT_TIMEOUT), FakeContext())["deploys"]
         assert report["outcome"] == "deployed", report
         yield client
-    sys.modules.pop("app", None)
 
 
 def metered(s3_server: S3Server) -> tuple[Any, RequestMeter]:

@@ -6,17 +6,13 @@ request while the real handler runs on that request's webhook event in a thread.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import os
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -32,6 +28,7 @@ from staticsync.order import JournalEntry
 from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.conftest import FakeContext
+from tests.handler import fresh_handler
 from tests.rollbacks import run_request, stage_request
 from tests.sites import commit, stage_version
 
@@ -63,12 +60,8 @@ def three_releases(s3: Any, s3_env: dict[str, str], empty_buckets: None, tmp_pat
 @pytest.fixture
 def app(s3_env: dict[str, str]) -> Iterator[ModuleType]:
     """The handler, imported fresh against the server (as in test_wait.py)."""
-    with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler() as module:
         yield module
-    sys.modules.pop("app", None)
 
 
 def handle_request_event(app: ModuleType, s3_server: S3Server) -> None:

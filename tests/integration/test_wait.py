@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -20,6 +16,7 @@ from build_tool.wait import Waiter, WaitTimeout
 from devtools.seaweed import S3Server
 from staticsync.outbox import normal_etag, report_key
 from tests.conftest import FakeContext
+from tests.handler import fresh_handler
 
 EVENT_TIMEOUT = 10.0
 FILES = {"css/app.css": b"body { color: teal }", "robots.txt": b"User-agent: *\n"}
@@ -28,12 +25,8 @@ FILES = {"css/app.css": b"body { color: teal }", "robots.txt": b"User-agent: *\n
 @pytest.fixture
 def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
     """The handler, imported fresh against the server (as in test_pipeline.py)."""
-    with mock.patch.dict(os.environ, {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler() as module:
         yield module
-    sys.modules.pop("app", None)
 
 
 def handle_next_event(app: ModuleType, s3_server: S3Server) -> None:

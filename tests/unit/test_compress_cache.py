@@ -31,14 +31,18 @@ ASSETS = {
 }
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    folder = tmp_path / "project"
+def write_project(folder: Path) -> Path:
+    """The small project these tests collect: CSS with a url(), JS, a tiny file, a PNG."""
     for name, text in ASSETS.items():
         (folder / "assets" / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / "assets" / name).write_text(text)
     (folder / "cachesettings.py").write_text(SETTINGS)
     return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "project")
 
 
 def package(project: Path, out: Path, *extra: str) -> dict[str, object]:

@@ -13,18 +13,13 @@ from build_tool.delta import Base, base_of, release_files
 from build_tool.package import PackageError, Packed, check_packable
 from staticsync.contract import FILES_DIR, RELEASE_NAME
 from tests.inprocess import PROJECTS, cli, forked
-from tests.unit.test_compress_cache import ASSETS, SETTINGS
+from tests.unit.test_compress_cache import write_project
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """test_compress_cache's small project: CSS with a url(), JS, a tiny file, a PNG."""
-    folder = tmp_path / "project"
-    for name, text in ASSETS.items():
-        (folder / "assets" / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / "assets" / name).write_text(text)
-    (folder / "cachesettings.py").write_text(SETTINGS)
-    return folder
+    return write_project(tmp_path / "project")
 
 
 def build(folder: Path, out: Path, base: Base | None = None) -> tuple[Packed, tuple[int, int, int]]:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
@@ -22,6 +19,7 @@ from staticsync.errors import ArtifactGone, TransientReadError
 from staticsync.events import ARTIFACT, NOT_ARTIFACTS_BUCKET, ROLLBACK_REQUEST
 from staticsync.report import SyncReport
 from tests.conftest import FakeContext, load_event
+from tests.handler import fresh_handler
 
 FILES = {"css/site.css": b"body{}", "robots.txt": b"User-agent: *\n"}
 
@@ -32,16 +30,10 @@ def import_app(env: dict[str, str]) -> Iterator[ModuleType]:
     Its log records go to `app.log_stream`: Powertools keeps one handler per service name, bound
     to whatever stdout was when the first test imported it.
     """
-    with mock.patch.dict(
-        "os.environ", {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test", **env}
-    ):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()  # metrics are shared by every Metrics instance
+    with fresh_handler(**env) as module:
         module.log_stream = io.StringIO()  # type: ignore[attr-defined]
         module.logger.registered_handler.setStream(module.log_stream)  # type: ignore[attr-defined]
         yield module
-    sys.modules.pop("app", None)
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ not retry it), and the live bucket, where an older release is live, is not touch
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import os
-import sys
 import unicodedata
 import warnings
 import zipfile
@@ -17,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
-from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
@@ -41,6 +38,7 @@ from staticsync.report import SyncReport
 from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.conftest import load_event
+from tests.handler import fresh_handler
 from tests.sites import build_version, collected, created_at, site
 
 KEY = "staging/hostile.zip"
@@ -472,14 +470,10 @@ def test_a_corrected_artifact_staged_under_a_rejected_key_is_deployed(moto_s3: A
 @pytest.fixture
 def app(moto_s3: Any) -> Iterator[ModuleType]:
     """The handler module, imported fresh; its log records go to `app.log_stream`."""
-    with mock.patch.dict("os.environ", {"LIVE_BUCKET": "live", "POWERTOOLS_METRICS_NAMESPACE": "Test"}):
-        sys.modules.pop("app", None)
-        module = importlib.import_module("app")
-        module.metrics.clear_metrics()
+    with fresh_handler() as module:
         module.log_stream = io.StringIO()  # type: ignore[attr-defined]
         module.logger.registered_handler.setStream(module.log_stream)
         yield module
-    sys.modules.pop("app", None)
 
 
 def records(app: ModuleType, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -79,19 +79,27 @@ class CompressionCache:
 
     A CI job persists `root` with its cache step. Entries are written through a temporary file and
     os.replace, so a crash leaves no half entry; an entry that does not decompress to its input is
-    ignored and replaced, so a damaged cache costs time, never wrong bytes.
+    ignored and replaced, so a damaged cache costs time, never wrong bytes. Without a `root` (no
+    --cache-dir) the outputs live in `ready` only, for one build: writing entries nobody reads again
+    would cost a file creation each.
     """
 
-    def __init__(self, root: Path) -> None:
-        identity = hashlib.sha256(encoder_identity().encode()).hexdigest()[:16]
-        self.root = Path(root) / "v1" / identity
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path | None) -> None:
+        self.root: Path | None = None
+        if root is not None:
+            identity = hashlib.sha256(encoder_identity().encode()).hexdigest()[:16]
+            self.root = Path(root) / "v1" / identity
+            self.root.mkdir(parents=True, exist_ok=True)
         self.ready: dict[tuple[str, str], bytes] = {}  # checked this build: (digest, encoding) -> output
 
     def path(self, digest: str, encoding: str) -> Path:
+        if self.root is None:
+            raise ValueError("a cache without a folder has no paths")
         return self.root / digest[:2] / f"{digest}.{encoding}"
 
     def get(self, digest: str, encoding: str, data: bytes) -> bytes | None:
+        if self.root is None:
+            return None
         try:
             output = self.path(digest, encoding).read_bytes()
         except FileNotFoundError:
@@ -104,6 +112,9 @@ class CompressionCache:
         return None
 
     def put(self, digest: str, encoding: str, output: bytes) -> None:
+        self.ready[digest, encoding] = output
+        if self.root is None:
+            return
         target = self.path(digest, encoding)
         target.parent.mkdir(exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
@@ -137,7 +148,6 @@ class CompressionCache:
         for digest, outputs in _compress_all(list(missing.items()), encodings):
             for encoding, output in outputs.items():
                 self.put(digest, encoding, output)
-                self.ready[digest, encoding] = output
             stats.count(compressed=1)
 
 

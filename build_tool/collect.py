@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .scratch import NO_SPACE_HINT, no_space
+
 if TYPE_CHECKING:
     from .cache import CompressionStats
     from .delta import Base
@@ -86,6 +88,8 @@ def failure(error: BaseException, said: str) -> str:
             f"{source} refers to {target}, which is not among the static files "
             f"(check the url() and @import paths in {source})"
         )
+    if no_space(error):
+        return f"no space left for the temporary collect ({getattr(error, 'filename', '')}): {NO_SPACE_HINT}"
     text = OBJECT_REPR.sub("", _one_line(error))
     return f"{processing.group(1)}: {text}" if processing else text
 

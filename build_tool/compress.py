@@ -11,7 +11,6 @@ file, so which siblings exist and their bytes are exactly what whitenoise alone 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -85,19 +84,19 @@ class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
         self.stats.seconds += time.monotonic() - began
 
     def _compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
-        with tempfile.TemporaryDirectory(prefix="build_tool-compress-") as scratch:
-            self._cache = CompressionCache(Path(self.cache_dir or scratch))
-            extensions = getattr(settings, "WHITENOISE_SKIP_COMPRESS_EXTENSIONS", None)
-            compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
-            # What the live release has is not compressed at all: its siblings are the live ones.
-            candidates = [name for name in sorted(paths) if compressor.should_compress(name)]
-            names, inherited = to_compress(candidates, self.base, self.path)
-            self.stats.count(inherited=inherited)
-            self._cache.fill([self.path(name) for name in names], compressor.encodings, self.stats)
-            # whitenoise's own loop runs compress() in threads: with every output ready they would only
-            # contend for the GIL (tens of thousands of futex calls), so run it in this one.
-            self.compressor = compressor
-            for name in names:
-                full_path = self.path(name)
-                for compressed in compressor.compress(full_path):
-                    yield name, compressed[len(full_path) - len(name) :]
+        # Without a cache folder the outputs are kept in memory for this build only.
+        self._cache = CompressionCache(Path(self.cache_dir) if self.cache_dir else None)
+        extensions = getattr(settings, "WHITENOISE_SKIP_COMPRESS_EXTENSIONS", None)
+        compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
+        # What the live release has is not compressed at all: its siblings are the live ones.
+        candidates = [name for name in sorted(paths) if compressor.should_compress(name)]
+        names, inherited = to_compress(candidates, self.base, self.path)
+        self.stats.count(inherited=inherited)
+        self._cache.fill([self.path(name) for name in names], compressor.encodings, self.stats)
+        # whitenoise's own loop runs compress() in threads: with every output ready they would only
+        # contend for the GIL (tens of thousands of futex calls), so run it in this one.
+        self.compressor = compressor
+        for name in names:
+            full_path = self.path(name)
+            for compressed in compressor.compress(full_path):
+                yield name, compressed[len(full_path) - len(name) :]

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import os
 import posixpath
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,23 +90,22 @@ def pack(
         digests, packed = release_files({relative: digest_of(full) for relative, full in files}, base)
         check_packable(packed, {relative for relative, _ in files})
         files = [(relative, full) for relative, full in files if relative in packed]
-    with tempfile.TemporaryDirectory(prefix="build_tool-deflate-") as scratch:
-        cache = CompressionCache(cache_dir or Path(scratch))
-        deflated = [str(full) for relative, full in files if not _stored(relative)]
-        cache.fill(deflated, (DEFLATE,), CompressionStats())
-        with deflate_from(cache):
-            record = ReleaseRecord(
-                release=release,
-                created_at=created_at,
-                files={},
-                manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-                source_commit=source_commit,
-                tool=tool,
-                storage=storage,
-                ancestry=ancestry,
-                base=base.release if base else None,
-            )
-            return _pack(files, manifest, out, record, digests)
+    cache = CompressionCache(cache_dir)  # None: this build's streams, in memory only
+    deflated = [str(full) for relative, full in files if not _stored(relative)]
+    cache.fill(deflated, (DEFLATE,), CompressionStats())
+    with deflate_from(cache):
+        record = ReleaseRecord(
+            release=release,
+            created_at=created_at,
+            files={},
+            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            source_commit=source_commit,
+            tool=tool,
+            storage=storage,
+            ancestry=ancestry,
+            base=base.release if base else None,
+        )
+        return _pack(files, manifest, out, record, digests)
 
 
 def check_packable(packed: set[str], collected: set[str]) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, scratch
 from .env import Environment
 from .errors import UsageError
 
@@ -70,7 +69,7 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
     if delta.wanted(args):  # before the slow collect: a denied read fails fast
         base = delta.read_base(client or upload.make_client(args.profile), args, info.release)
         chatter(args, env, f"building a delta of the live {base.release}" if base else "building in full")
-    work = Path(tempfile.mkdtemp(prefix="build_tool-"))
+    work = scratch.make_work("build_tool-", env.environ)
     try:
         watch.lap("setup")  # release id, S3 client and bucket check, the live release's record
         packed, stats = build(args, env, work, info, base, watch)
@@ -104,6 +103,7 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
         "base": packed.record.base,
         "inherited": packed.inherited,
         "compression_skipped": stats.inherited,
+        "scratch": str(work.parent),  # where the temporary collect was written (build_tool.scratch)
     }
     if waiter is not None:
         chatter(args, env, f"waiting for the deploy's report at {waiter.uri}")
@@ -147,6 +147,18 @@ def build(
 
 
 def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | None) -> Packed:
+    from . import package
+
+    try:
+        return _pack_into(args, work, info, base)
+    except OSError as error:
+        if scratch.no_space(error):
+            message = f"cannot pack in {work}: no space left; {scratch.NO_SPACE_HINT}"
+            raise package.PackageError(message) from None
+        raise
+
+
+def _pack_into(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | None) -> Packed:
     from . import package
 
     return package.pack(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -181,14 +180,14 @@ def check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> str:
     """Read the live state (before the slow collect), collect, pack, judge; print; the outcome."""
-    from . import delta, pipeline, release, upload
+    from . import delta, pipeline, release, scratch, upload
 
     check(args)
     settings = Settings(args.live_bucket, args.live_prefix, history_prefix=args.history_prefix)
     ignore = (args.cache_dir,) if args.cache_dir else ()
     info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
     live = read_live_state(upload.make_client(args.profile), settings)
-    work = Path(tempfile.mkdtemp(prefix="build_tool-plan-"))
+    work = scratch.make_work("build_tool-plan-", env.environ)
     try:
         # A delta of the live release just read, as `package --live-bucket` would stage.
         packed, _ = pipeline.build(args, env, work, info, delta.base_of(live, args.storage, info.release))

@@ -45,9 +45,10 @@ def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "project")
 
 
-def package(project: Path, out: Path, *extra: str) -> dict[str, object]:
-    """`build_tool package --output out --json` in a fresh interpreter; its JSON record."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))}
+def package(project: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    """`build_tool package --output out --json` in a fresh interpreter (`env` added to the
+    environment); its JSON record."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DJANGO_"))} | (env or {})
     env["SOURCE_DATE_EPOCH"] = "1767225600"
     args = ["--settings", "cachesettings", "--project-dir", str(project), "--release", "r1"]
     done = subprocess.run(

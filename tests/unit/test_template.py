@@ -845,11 +845,18 @@ def test_the_function_follows_the_sam_python_conventions(template: Template) -> 
     assert (fn["CodeUri"], fn["Handler"]) == ("lambda_fn/", "app.lambda_handler")
     assert (ROOT / "lambda_fn" / "requirements.txt").is_file()
     globals_ = template["Globals"]["Function"]
-    assert (globals_["Runtime"], globals_["Architectures"], globals_["Tracing"]) == (
-        "python3.13",
-        ["arm64"],
-        "Active",
-    )
+    assert (globals_["Runtime"], globals_["Architectures"]) == ("python3.13", ["arm64"])
+
+
+def test_tracing_is_off_by_default_and_the_sdk_is_not_imported_unless_it_is_on(template: Template) -> None:
+    parameter = template["Parameters"]["Tracing"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("PassThrough", ["Active", "PassThrough"])
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Tracing"] == {"Ref": "Tracing"}
+    assert globals_["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+        "Fn::If": ["Traced", "false", "true"]
+    }
+    assert template["Conditions"]["Traced"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
 
 
 @pytest.mark.parametrize("bucket", ["ArtifactsBucket", "LiveBucket"])

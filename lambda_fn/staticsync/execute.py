@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .archive import Artifact
@@ -29,9 +30,9 @@ MAX_CLAIMS = 16
 
 
 class Executor:
-    """Runs a plan's phases in order: content-addressed names, history, journal claim, mutable
-    names, cutover. Everything before the cutover is invisible to visitors or undone by the next
-    deploy (the claim names what this one overwrote)."""
+    """Runs a plan's phases in order: content-addressed names with the history and the journal
+    claim beside them, mutable names, cutover. Everything before the cutover is invisible to
+    visitors or undone by the next deploy (the claim names what this one overwrote)."""
 
     def __init__(
         self,
@@ -54,15 +55,7 @@ class Executor:
         streamed: one pass uploads the content-addressed names and checks the others (keeping them
         when they fit in memory), and only if they did not fit, a second pass uploads them."""
         self.check_time("uploading")
-        if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
-            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
-            self.put(files, plan.immutable, only_new=True)
-        else:
-            fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
-            files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
-            files = files if fits else {}
-        self.keep_history()
-        plan = self.claim(plan, live, intent)
+        files, plan = self.upload_immutable(plan, live, intent)
         changes = self.notifier.before_mutable(self.settings, plan, live, self.sizes)
         unread = [p for p in plan.mutable if p not in files]
         if sum(self.artifact.size_of(p) for p in unread) > PREVERIFY_BYTES:
@@ -74,6 +67,25 @@ class Executor:
         self.cut_over(plan)
         if self.report.outcome == "deployed":
             self.notifier.release_live(self.settings, self.report, plan, live, changes)
+
+    def upload_immutable(self, plan: Plan, live: LiveState, intent: Intent) -> tuple[dict[str, bytes], Plan]:
+        """Upload the content-addressed names, keep the history and claim the journal place; the
+        mutable files read on the way (checked) when they fit in memory, and the claimed plan."""
+        if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
+            # Every file is read and checked before anything is written; then the release record
+            # and the journal claim go beside the content-addressed names (none is visible before
+            # the cutover, and a claim whose deploy dies is stepped over by the next one).
+            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="claim") as side:
+                history = side.submit(self.keep_history)
+                claimed = side.submit(self.claim, plan, live, intent)
+                self.put(files, plan.immutable, only_new=True)
+                history.result()
+                return files, claimed.result()
+        fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
+        files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
+        self.keep_history()
+        return (files if fits else {}), self.claim(plan, live, intent)
 
     def sizes(self) -> dict[str, int]:
         # A delta's inherited files have no member to size: their families are inherited whole, so

@@ -22,6 +22,9 @@ from .errors import ArtifactGone, TransientReadError
 # many (3.5 MB for 1 GB). A denser tail (long paths, tiny files) costs one more GET, by the hint.
 TAIL_BYTES = 1024 * 1024
 TAIL_SHARE = 64
+# An artifact up to this size is read whole by the first GET: a few MB more cost less than the round
+# trip of a second GET for its members (a one-file delta, a small project).
+WHOLE_READ_BYTES = 4 * 1024 * 1024
 # The hint is the artifact's own claim: cap what one read may pull into memory on its word.
 MAX_TAIL_HINT = 64 * 1024 * 1024
 # A read that stalled or lost its connection, or a body shorter than its Content-Length: ReadTimeoutError
@@ -58,6 +61,8 @@ class S3Range:
         self.size = int(content_range.rsplit("/", 1)[1]) if content_range else len(self.first)
 
     def read_range(self, start: int, end: int) -> bytes:
+        if len(self.first) == self.size:  # read whole by the first GET (up to WHOLE_READ_BYTES)
+            return self.first[start:end]
         # IfMatch: an artifact replaced between two reads fails loudly instead of mixing versions.
         with reading(self.bucket, self.key):
             response = self.client.get_object(
@@ -82,6 +87,8 @@ def first_read(tail: int, size: int | None) -> int:
     empty object, or an event without it), never more than MAX_TAIL_HINT in memory."""
     if not size or size < 0:
         return tail
+    if size <= WHOLE_READ_BYTES:
+        return size
     return max(1, min(size, tail + size // TAIL_SHARE, MAX_TAIL_HINT))
 
 

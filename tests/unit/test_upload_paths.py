@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from build_tool.package import Packed
 from staticsync import execute, sync, upload
+from staticsync.archive import Artifact
 from staticsync.config import Settings
 from staticsync.live import HISTORY_NAME, history_body
 from staticsync.meter import RequestMeter
@@ -43,10 +45,10 @@ def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
     )
     assert report.outcome == "deployed"
     assert report.files_uploaded == 2  # the unhashed name and the new hashed one
-    # The artifact's tail, the live manifest, the live record, one span; two files, the history,
-    # the journal entry and the cutover.
-    assert operations == {"GetObject": 4, "PutObject": 5}
-    assert report.s3_requests == report.files_uploaded + 7
+    # The artifact (read whole: it is small), the live manifest, the live record; two files, the
+    # history, the journal entry and the cutover.
+    assert operations == {"GetObject": 3, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 6
 
 
 @pytest.mark.parametrize(
@@ -72,13 +74,24 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
         peak = max(peak, self.used)
 
     monkeypatch.setattr(upload.ByteBudget, "acquire", watched)
+    reads: Counter[str] = Counter()
+    read_file = Artifact.read_file
+
+    def counted(self: Artifact, path: str) -> bytes:
+        reads[path] += 1
+        return read_file(self, path)
+
+    monkeypatch.setattr(Artifact, "read_file", counted)
     report, operations = deploy(moto_s3, make_artifact(FILES, release="r1"))
     assert report.outcome == "deployed"
     assert report.files_uploaded == report.files_total == 80
     assert 0 < peak <= 4096
     assert live_files(moto_s3, list(FILES)) == FILES
-    # The tail, the (missing) live manifest, then one span per pass: the artifact is 120 KB.
-    assert operations["GetObject"] == 2 + passes
+    # Each unhashed file is read once per pass, each hashed one once; the artifact (120 KB) was read
+    # whole by the first GET, so the passes cost no request: the artifact and the (missing) manifest.
+    assert {reads[path] for path in FILES} == {passes}
+    assert set(reads.values()) == {1, passes}
+    assert operations["GetObject"] == 2
 
 
 def test_streamed_spans_are_cut_into_contiguous_pieces_at_member_boundaries(

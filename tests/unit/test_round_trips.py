@@ -1,0 +1,129 @@
+"""A deploy's sequential round trips: what does not depend on another request is sent beside it.
+
+Each test makes one request wait (up to WAIT seconds) until the request it should run beside has
+started. Run one after the other, the first would wait in vain and the test fails; no wall time is
+asserted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from build_tool.package import Packed
+from staticsync import sync
+from staticsync.config import Settings
+from staticsync.meter import RequestMeter
+from staticsync.remote import TAIL_BYTES, TAIL_SHARE, WHOLE_READ_BYTES, first_read
+from staticsync.report import SyncReport
+from tests.artifacts import stage_artifact
+
+SETTINGS = Settings(live_bucket="live")
+FILES = {f"css/f{i:03}.css": f".c{i} {{ color: #{i:03x}; }}\n".encode() * 50 for i in range(12)}
+WAIT = 5.0
+
+
+class Rendezvous:
+    """Holds back requests matching `waits` until one matching `sign` has been sent; records whether
+    each waiter saw it in time."""
+
+    def __init__(self, client: Any, waits: Callable[[str, str], bool], sign: Callable[[str, str], bool]):
+        self.waits, self.sign = waits, sign
+        self.started = threading.Event()
+        self.seen: list[bool] = []
+        client.meta.events.register("before-call.s3", self._before)
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        path = params.get("url_path", "")
+        if self.sign(model.name, path):
+            self.started.set()
+        elif self.waits(model.name, path):
+            self.seen.append(self.started.wait(WAIT))
+
+
+def deploy(client: Any, packed: Packed, size: bool = True) -> tuple[SyncReport, dict[str, int]]:
+    return run(client, stage_artifact(client, packed), packed.size if size else None)
+
+
+def run(client: Any, key: str, size: int | None) -> tuple[SyncReport, dict[str, int]]:
+    meter = RequestMeter()
+    meter.attach(client)
+    report = sync.deploy(client, SETTINGS, "artifacts", key, SyncReport(key), meter, size=size)
+    client.meta.events.unregister("request-created.s3", meter._count)
+    return report, meter.by_operation()
+
+
+def changed(release: str) -> dict[str, bytes]:
+    return {**FILES, "css/f003.css": f".changed-{release} {{ color: red; }}\n".encode()}
+
+
+def test_the_live_state_is_read_beside_the_artifacts_first_read(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
+    packed = make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z")
+    key = stage_artifact(moto_s3, packed)
+    meeting = Rendezvous(
+        moto_s3,
+        waits=lambda op, path: op == "GetObject" and path.startswith("/staging/"),
+        sign=lambda op, path: op == "GetObject" and path == "/staticfiles.json",
+    )
+    report, _ = run(moto_s3, key, packed.size)
+    assert report.outcome == "deployed"
+    assert meeting.seen == [True]
+
+
+def test_the_history_and_the_journal_claim_are_written_beside_the_content_addressed_uploads(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
+    for number, written in enumerate(("journal", "history")):
+        release = f"r{number + 2}"
+        sign = "/.releases/journal/" if written == "journal" else f"/.releases/{release}/"
+        meeting = Rendezvous(
+            moto_s3,
+            waits=lambda op, path: (
+                op == "PutObject" and path.startswith("/css/f003.") and path.count(".") == 2
+            ),
+            sign=lambda op, path, sign=sign: op == "PutObject" and path.startswith(sign),
+        )
+        packed = make_artifact(
+            changed(release), release=release, created_at=f"2026-01-0{number + 2}T00:00:00Z"
+        )
+        report, _ = deploy(moto_s3, packed)
+        assert report.outcome == "deployed"
+        assert meeting.seen == [True], written
+        moto_s3.meta.events.unregister("before-call.s3", meeting._before)
+
+
+def test_a_small_artifact_is_read_whole_by_the_first_get_so_a_change_of_k_files_costs_k_plus_6(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
+    packed = make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z")
+    report, operations = deploy(moto_s3, packed)
+    assert report.outcome == "deployed" and report.files_uploaded == 2
+    # The artifact (whole), the live manifest, the live record; two files, history, journal, cutover.
+    assert operations == {"GetObject": 3, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 6
+
+
+def test_an_artifact_the_first_read_does_not_hold_reads_its_members_by_range(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    # Without the event's size the first read is the 1 MiB tail: a larger artifact's members are
+    # then one more ranged GET (k + 7).
+    noise = {f"img/n{i:03}.png": bytes([i % 251]) * 40_000 + i.to_bytes(4, "big") for i in range(40)}
+    deploy(moto_s3, make_artifact({**FILES, **noise}, release="r1", created_at="2026-01-01T00:00:00Z"))
+    packed = make_artifact({**changed("r2"), **noise}, release="r2", created_at="2026-01-02T00:00:00Z")
+    assert packed.size > TAIL_BYTES
+    report, operations = deploy(moto_s3, packed, size=False)
+    assert report.outcome == "deployed" and report.files_uploaded == 2
+    assert operations == {"GetObject": 4, "PutObject": 5}
+
+
+def test_the_first_read_takes_a_small_artifact_whole_and_a_large_ones_tail() -> None:
+    assert first_read(TAIL_BYTES, WHOLE_READ_BYTES) == WHOLE_READ_BYTES
+    larger = WHOLE_READ_BYTES + 1
+    assert first_read(TAIL_BYTES, larger) == TAIL_BYTES + larger // TAIL_SHARE < larger

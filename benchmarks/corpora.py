@@ -2,15 +2,23 @@
 
 Each corpus is a Django project folder with a settings module; `edit` changes one of the project's
 own files so that each scenario deploys new bytes. Synthetic sets are generated from a fixed seed:
-the same files, byte for byte, on every machine.
+the same files, byte for byte, on every machine. `fill_live` puts old releases' files under a live
+prefix (the `live100k` scenario).
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import random
 import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -178,3 +186,36 @@ def generate(root: Path, sources: int) -> None:
 def write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def ballast_keys(prefix: str, count: int) -> list[str]:
+    """`count` keys shaped like old releases' files under a live prefix: 1,000 to a release folder."""
+    return [
+        f"{prefix}old/{n // 1000:03}/file-{hashlib.sha256(str(n).encode()).hexdigest()[:12]}.css"
+        for n in range(count)
+    ]
+
+
+def fill_live(
+    filer: tuple[str, int], bucket: str, prefix: str, count: int, threads: int = 16
+) -> dict[str, Any]:
+    """PUT `count` small objects under `prefix` through SeaweedFS's filer (`filer`: host and port), which
+    keeps a bucket's objects under /buckets/<bucket>/: no latency proxy, no SigV4, about 4 × boto3's rate
+    on these machines (1,300 against 330 objects a second, 2 busy cores)."""
+    local = threading.local()
+
+    def put(key: str) -> None:
+        if not hasattr(local, "connection"):
+            local.connection = http.client.HTTPConnection(*filer, timeout=60)
+        local.connection.request("PUT", f"/buckets/{bucket}/{quote(key)}", body=b"/*old*/")
+        response = local.connection.getresponse()
+        response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"filer PUT {key}: HTTP {response.status}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(put, ballast_keys(prefix, count)):
+            pass
+    seconds = time.perf_counter() - started
+    return {"objects": count, "seconds": round(seconds, 2), "per_second": round(count / max(seconds, 1e-9))}

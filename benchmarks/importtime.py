@@ -95,6 +95,7 @@ def run_once(code_dir: Path, env: dict[str, str], python: str) -> Sample:
 
 
 def measure(code_dir: Path, env: dict[str, str], runs: int, python: str) -> dict[str, object]:
+    python = os.path.abspath(python) if os.sep in python else python  # run_once's cwd is code_dir
     samples = [run_once(code_dir, env, python) for _ in range(runs)]
     families = sorted({f for _, by_family, _, _ in samples for f in by_family})
     by_package = {f: round(statistics.median(s[1].get(f, 0.0) for s in samples), 1) for f in families}

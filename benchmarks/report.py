@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 from collections import defaultdict
@@ -18,6 +19,7 @@ SCENARIO_NAMES = {
     "onefile": "one file changed",
     "ci_cached": "fresh CI checkout, one file changed, build cache restored",
     "ci_nocache": "fresh CI checkout, one file changed, no build cache",
+    "live100k": "one file changed, no build cache, {objects:,} old objects in the live prefix",
 }
 CORPUS_NAMES = {
     "real": "large real set: Django admin, DRF, debug toolbar, jazzmin, import-export, "
@@ -80,10 +82,26 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if timings:
             out["timings"] = {p: median([x.get(p, 0.0) for x in timings]) for p in PHASES}
         out["delta"] = any(r.get("delta") for r in rows)
+        out["cache"] = any(r.get("cache") for r in rows)
+        plain = [r for r in rows if "plain_collect_seconds" in r and "build" in r["phases"]]
+        if plain:  # the plain collect timed beside each build: ratios of the same moment
+            out["plain_collect_seconds"] = median([r["plain_collect_seconds"] for r in plain])
+            out["build_ratio"] = median(
+                [r["phases"]["build"]["seconds"] / r["plain_collect_seconds"] for r in plain]
+            )
+    fills = [r["fill"] for r in rows if r.get("fill")]
+    if fills:
+        out["live_objects"] = min(f["objects"] for f in fills)
+        out["fill_per_second"] = median([f["per_second"] for f in fills])
     if rows[0]["tool"] == "collect+aws-s3-sync":
         out["collect_seconds"] = median([r["phases"]["collect"]["seconds"] for r in rows])
         out["sync_seconds"] = median([r["phases"]["sync"]["seconds"] for r in rows])
     return out
+
+
+def scenario_label(scenario: str, row: dict[str, Any]) -> str:
+    """The scenario's name; live100k's with the number of old objects that run put in the live prefix."""
+    return SCENARIO_NAMES[scenario].format(objects=row.get("live_objects", 100_000))
 
 
 def megabytes(value: float) -> str:
@@ -125,9 +143,11 @@ def table_row(scenario: str, tool: str, row: dict[str, Any], ours: dict[str, Any
         seconds += f" ({row['collect_seconds']:.1f} collect + {row['sync_seconds']:.1f} sync)"
     if "build_seconds" in row:
         seconds += f" ({row['build_seconds']:.1f} build + {row['lambda_seconds']:.1f} Lambda)"
-    name = tool + (" (delta build)" if row.get("delta") else "")
+    name = tool + (
+        f" ({'delta build' + (', build cache' if row.get('cache') else '')})" if row.get("delta") else ""
+    )
     return (
-        f"| {SCENARIO_NAMES[scenario]} | {name} | {row['runs']} | {seconds} | {ratio} | "
+        f"| {scenario_label(scenario, row)} | {name} | {row['runs']} | {seconds} | {ratio} | "
         f"{ops_text(row['by_operation'])} | {megabytes(row['bytes_up'])} | "
         f"{megabytes(row['bytes_down'])} | " + " | ".join(extra) + " |"
     )
@@ -145,14 +165,17 @@ def split_table(corpus: str, sums: Sums) -> list[str]:
     lines = [
         f'Build-side split, {corpus} (`build_tool package --json` "timings", medians, seconds):',
         "",
-        "| scenario | ms | " + " | ".join(PHASES) + " |",
-        "| --- | --- |" + " --- |" * len(PHASES),
+        "| scenario | ms | " + " | ".join(PHASES) + " | build (wall) | plain collect, same run |",
+        "| --- | --- |" + " --- |" * (len(PHASES) + 2),
     ]
     for scenario in SCENARIO_NAMES:
         for key, timings in rows:
             if key[2] == scenario:
+                row = sums[key]
                 cells = " | ".join(f"{timings[p]:.2f}" for p in PHASES)
-                lines.append(f"| {SCENARIO_NAMES[scenario]} | {key[3]} | {cells} |")
+                plain = f"{row['plain_collect_seconds']:.2f}" if "plain_collect_seconds" in row else ""
+                cells += f" | {row.get('build_seconds', float('nan')):.2f} | {plain}"
+                lines.append(f"| {scenario_label(scenario, row)} | {key[3]} | {cells} |")
     return [*lines, ""]
 
 
@@ -174,7 +197,7 @@ def chart(results: dict[str, Any], sums: Sums, out: Path) -> None:
         positions = [i + (index - (len(tools) - 1) / 2) * width for i in range(len(scenarios))]
         bars.bar(positions, [v or float("nan") for v in values], width, label=tool)
     bars.set_xticks(range(len(scenarios)))
-    bars.set_xticklabels(["first", "no change", "one file", "CI, cache", "CI, no cache"])
+    bars.set_xticklabels(["first", "no change", "one file", "CI, cache", "CI, no cache", "live 100k"])
     bars.set_yscale("log")
     bars.set_ylabel("wall seconds, end to end (log)")
     title = "Large real set" if corpus == "real" else "Example project"
@@ -213,16 +236,21 @@ def machine_line(results: dict[str, Any]) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from benchmarks.targets import targets
 
-    results = json.loads((HERE / "results.json").read_text())
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
+    parser.add_argument("--results", type=Path, default=HERE / "results.json")
+    parser.add_argument("--readme", type=Path, default=HERE / "README.md", help="its results block rewritten")
+    parser.add_argument("--chart", type=Path, default=HERE / "chart.png")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
     sums = {key: summary(rows) for key, rows in group(results).items()}
-    chart(results, sums, HERE / "chart.png")
+    chart(results, sums, args.chart)
     corpora = [c for c in ("real", "example", "synth10k", "synth100k") if any(k[0] == c for k in sums)]
     generated = [
         *targets(results, sums),
-        "![wall seconds by scenario, and the concurrency curve](chart.png)",
+        f"![wall seconds by scenario, and the concurrency curve]({args.chart.name})",
         "",
     ]
     for corpus in corpora:
@@ -241,7 +269,7 @@ def main() -> int:
             "",
         ]
     generated += [machine_line(results), ""]
-    readme = HERE / "README.md"
+    readme = args.readme
     text = readme.read_text() if readme.exists() else "<!-- results -->\n<!-- /results -->\n"
     head, _, rest = text.partition("<!-- results -->")
     _, _, tail = rest.partition("<!-- /results -->")

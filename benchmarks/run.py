@@ -4,7 +4,9 @@ From a fresh clone it makes its own virtualenv (benchmarks/.work/venv: the proje
 packages of the real static set, matplotlib), starts SeaweedFS on loopback behind the latency proxy
 (devtools/s3proxy.py, 20 and 50 ms per request), builds the corpora, runs every scenario for every tool
 (the tools interleaved run by run), measures the handler's cold start with `python -X importtime`, and
-writes benchmarks/results.json, benchmarks/README.md and benchmarks/chart.png.
+writes benchmarks/results.json, benchmarks/README.md and benchmarks/chart.png (with --out, a results file
+elsewhere and its .md and .png beside it). Every static-deploy deploy after the first is the recommended
+CI setup: a delta build of the live release, with the build cache in the scenarios that keep one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -39,7 +42,10 @@ WORKERS = (4, 8, 16, 32, 64, 128)
 MANIFEST = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
 WHITENOISE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 DJANGO_STORAGES = "storages.backends.s3.S3ManifestStaticStorage"
-SCENARIOS = ("first", "nochange", "onefile", "ci_cached", "ci_nocache")
+SCENARIOS = ("first", "nochange", "onefile", "ci_cached", "ci_nocache", "live100k")
+# live100k (one file changed into a live prefix that holds --live-objects old files): static-deploy and
+# Collectfasta only, run 0 only (the fill takes a while), by default on the real set only.
+LIVE100K_TOOLS = ("static-deploy", "collectfasta")
 
 
 def say(message: str) -> None:
@@ -64,6 +70,7 @@ class Bench:
     server: S3Server
     proxy: ProxyServer
     delta: bool = False  # build_tool has `package --live-bucket`
+    live_objects: int = 100_000  # the live100k scenario's old files under the live prefix
     epoch: int = 1_767_225_600
 
     @property
@@ -98,17 +105,25 @@ def delta_builds() -> bool:
 
 
 def ours(
-    bench: Bench, project: Path, corpus: corpora.Corpus, release: str, prefix: str, cache: Path | None
+    bench: Bench,
+    project: Path,
+    corpus: corpora.Corpus,
+    release: str,
+    prefix: str,
+    cache: Path | None,
+    delta: bool,
 ) -> dict:
     """build_tool package (collect, pack, stage) then the Lambda on the staged artifact.
 
-    `cache` None: no local cache at all (a fresh runner); with delta builds the live release is the cache.
+    The recommended CI setup: `delta` (every deploy after the first), a delta build of the live release
+    (`--live-bucket live --live-prefix …`: the live release is the cache), when this build_tool has them;
+    `cache` a `--cache-dir` kept between builds, None for a fresh runner with no local cache.
     """
     command = [str(PY), "-m", "build_tool", "package", "--settings", corpus.settings_module]
     command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", release, "--json"]
     if cache is not None:
         command += ["--cache-dir", str(cache)]
-    elif bench.delta:
+    if delta and bench.delta:
         command += ["--live-bucket", "live", "--live-prefix", prefix]
     build = bench.measure(command, bench.env(SOURCE_DATE_EPOCH=bench.next_epoch()))
     packaged = json.loads(build.pop("stdout"))
@@ -119,7 +134,9 @@ def ours(
         "compressed": packaged["compressed"],
         "zip_bytes": packaged["zip_bytes"],
         "timings": packaged.get("timings", {}),
-        "delta": cache is None and bench.delta,
+        # What the build made, from its own record: a delta names the live release it builds on.
+        "delta": bool(packaged["base"]) if "base" in packaged else delta and bench.delta,
+        "cache": cache is not None,
     }
 
 
@@ -206,30 +223,82 @@ def run_tool(
     checkout = corpus.copy_to(WORK / "checkouts" / name)
     results = []
     for number, scenario in enumerate(scenarios):
-        if scenario == "onefile":
-            corpora.edit(checkout, corpus.edit_files[0], f"{name}-{scenario}")
-        if scenario.startswith("ci_"):  # a fresh CI checkout: every file new, one file changed
-            fresh = WORK / "checkouts" / f"{name}-{scenario}"
-            shutil.rmtree(fresh, ignore_errors=True)
-            shutil.copytree(checkout, fresh)
-            shutil.rmtree(checkout)
-            checkout = fresh
-            corpora.edit(checkout, corpus.edit_files[-1], f"{name}-{scenario}")
-        if scenario == "ci_nocache":
+        checkout, fill = prepare(bench, corpus, checkout, f"{name}-{scenario}", scenario, prefix)
+        if scenario in ("ci_nocache", "live100k"):
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(root, ignore_errors=True)
         if tool == "static-deploy":
-            kept = None if scenario == "ci_nocache" else cache
-            result = ours(bench, checkout, corpus, f"{name}-{number}-{scenario}", prefix, kept)
+            kept = None if scenario in ("ci_nocache", "live100k") else cache
+            release = f"{name}-{number}-{scenario}"
+            result = ours(bench, checkout, corpus, release, prefix, kept, delta=scenario != "first")
+            if scenario != "first":  # the build-ratio target's plain collect, at the same moment
+                result["plain_collect_seconds"] = plain_collect(corpus, checkout)
         elif tool in ("django-storages", "collectfasta"):
             result = django_storages(bench, checkout, corpus, prefix, collectfasta=tool == "collectfasta")
         else:
             result = collect_and_sync(bench, checkout, corpus, prefix, root)
         result |= {"corpus": corpus.name, "tool": tool, "scenario": scenario, "run": run}
-        result |= {"latency_ms": bench.latency_ms} | totals(result)
-        say(f"{name} {scenario}: {result['seconds']:.2f} s, {result['requests']} requests")
+        result |= {"latency_ms": bench.latency_ms} | totals(result) | ({"fill": fill} if fill else {})
+        say(
+            f"{name} {scenario}: {result['seconds']:.2f} s, {result['requests']} requests{delta_note(result)}"
+        )
         results.append(result)
     return results
+
+
+def delta_note(result: dict[str, Any]) -> str:
+    notes = [
+        f"build {result['phases']['build']['seconds']:.2f} s" if "build" in result["phases"] else "",
+        "delta" if result.get("delta") else "",
+        f"plain collect {result['plain_collect_seconds']:.2f} s" if "plain_collect_seconds" in result else "",
+    ]
+    return "".join(f", {note}" for note in notes if note)
+
+
+def prepare(
+    bench: Bench, corpus: corpora.Corpus, checkout: Path, tag: str, scenario: str, prefix: str
+) -> tuple[Path, dict[str, Any] | None]:
+    """The checkout for `scenario` (one file edited; for ci_*, a fresh copy) and, for live100k, the
+    fill of the live prefix with old files (straight to the store, not timed with the scenario)."""
+    fill = None
+    if scenario in ("onefile", "live100k"):
+        corpora.edit(checkout, corpus.edit_files[0], tag)
+    if scenario == "live100k":
+        fill = corpora.fill_live(filer_address(bench.server), "live", prefix, bench.live_objects)
+        bench.server.client().head_object(
+            Bucket="live", Key=corpora.ballast_keys(prefix, bench.live_objects)[-1]
+        )
+        say(f"{tag}: filled {prefix} with {fill['objects']:,} objects in {fill['seconds']:.1f} s")
+    if scenario.startswith("ci_"):  # a fresh CI checkout: every file new, one file changed
+        fresh = WORK / "checkouts" / tag
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.copytree(checkout, fresh)
+        shutil.rmtree(checkout)
+        checkout = fresh
+        corpora.edit(checkout, corpus.edit_files[-1], tag)
+    return checkout, fill
+
+
+def filer_address(server: S3Server) -> tuple[str, int]:
+    """The filer behind SeaweedFS's S3 gateway (from `weed mini`'s flags): the fastest way in."""
+    args = " ".join(map(str, server.process.args)) if server.process else ""
+    port = re.search(r"-filer\.port=(\d+)", args)
+    if port is None:
+        raise RuntimeError(f"no -filer.port in weed's command line: {args[:200]}")
+    return "127.0.0.1", int(port.group(1))
+
+
+def plain_collect(corpus: corpora.Corpus, project: Path) -> float:
+    """Django's plain ManifestStaticFilesStorage collect of `project` into an emptied scratch STATIC_ROOT
+    (no S3, no cache): the figure the build-ratio target compares a build with."""
+    root = WORK / "plain-static"
+    shutil.rmtree(root, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONHASHSEED": "0"}
+    env |= {"DJANGO_SETTINGS_MODULE": corpus.settings_module, "PYTHONPATH": str(project)}
+    env |= {"BENCH_STORAGE": MANIFEST, "BENCH_STATIC_ROOT": str(root)}
+    seconds = timed([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], env, project)
+    shutil.rmtree(root, ignore_errors=True)
+    return seconds
 
 
 def concurrency_curve(bench: Bench, key: str, size: int, runs: int) -> list[dict[str, Any]]:
@@ -246,8 +315,11 @@ def concurrency_curve(bench: Bench, key: str, size: int, runs: int) -> list[dict
 
 
 def build_ratio(corpus: corpora.Corpus, runs: int) -> dict[str, Any]:
-    """Plain ManifestStaticFilesStorage collect vs `build_tool package --output`, with a warm cache and
-    with no local cache at all (a fresh runner; the issue's target)."""
+    """Plain ManifestStaticFilesStorage collect vs `build_tool package --output`, a full build (no
+    --live-bucket), with a warm cache and with no local cache at all, in a pass of their own.
+
+    (The issue's target, a delta build on a fresh runner, is measured within the scenarios:
+    `plain_collect_seconds` beside each build.)"""
     project = corpus.copy_to(WORK / "checkouts" / f"{corpus.name}-ratio")
     cache, out = WORK / "cache" / f"{corpus.name}-ratio", WORK / "ratio.zip"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONHASHSEED": "0"}
@@ -257,16 +329,9 @@ def build_ratio(corpus: corpora.Corpus, runs: int) -> dict[str, Any]:
     subprocess.run(warm_command, env=env, check=True, cwd=ROOT)  # fill the cache
     plain, warm, cold = [], [], []
     for _ in range(runs):
-        root = WORK / "ratio-static"
-        shutil.rmtree(root, ignore_errors=True)
-        collect_env = env | {"DJANGO_SETTINGS_MODULE": corpus.settings_module, "PYTHONPATH": str(project)}
-        collect_env |= {"BENCH_STORAGE": MANIFEST, "BENCH_STATIC_ROOT": str(root)}
-        plain.append(
-            timed([str(PY), "-m", "django", "collectstatic", "--noinput", "-v0"], collect_env, project)
-        )
+        plain.append(plain_collect(corpus, project))
         warm.append(timed(warm_command, env, ROOT))
         cold.append(timed(cold_command, env, ROOT))
-    shutil.rmtree(WORK / "ratio-static", ignore_errors=True)
     result: dict[str, Any] = {
         "corpus": corpus.name,
         "plain_collect": plain,
@@ -292,14 +357,15 @@ def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, An
     shutil.rmtree(cache, ignore_errors=True)
     checkout = corpus.copy_to(WORK / "checkouts" / name)
     results = []
-    first = ours(bench, checkout, corpus, f"{name}-first", prefix, cache)
+    first = ours(bench, checkout, corpus, f"{name}-first", prefix, cache, delta=False)
     results.append(first | {"scenario": "first"})
     again = invoke(bench, f"staging/{name}-first.zip", prefix, first["zip_bytes"])  # delivered again
     results.append({"seconds": again["handler_seconds"], "phases": {"lambda": again}, "scenario": "nochange"})
     if full:
         corpora.edit(checkout, corpus.edit_files[0], f"{name}-onefile")
         results.append(
-            ours(bench, checkout, corpus, f"{name}-onefile", prefix, cache) | {"scenario": "onefile"}
+            ours(bench, checkout, corpus, f"{name}-onefile", prefix, cache, delta=True)
+            | {"scenario": "onefile"}
         )
     for result in results:
         result |= {"corpus": corpus.name, "tool": "static-deploy", "run": 0, "latency_ms": bench.latency_ms}
@@ -339,12 +405,19 @@ def machine() -> dict[str, Any]:
     return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(memory, 1), "os": platform.platform()}
 
 
-def cold_start() -> dict[str, Any]:
-    """`python -X importtime -c "import app"` in fresh interpreters, tracing off as in the benchmark."""
+def cold_start(tracing: bool) -> dict[str, Any]:
+    """`python -X importtime -c "import app"` in fresh interpreters: tracing off (the template's default,
+    EnableTracing=false, and the benchmark's), or on (POWERTOOLS_TRACE_DISABLED unset, and LAMBDA_TASK_ROOT
+    set, without which Powertools' Tracer turns itself off outside Lambda)."""
     from benchmarks import importtime
 
-    measured = importtime.measure(ROOT / "lambda_fn", {"POWERTOOLS_TRACE_DISABLED": "true"}, 5, str(PY))
-    say(f"cold start: import app {measured['import_app_ms']} ms (fastest {measured['import_app_min_ms']})")
+    code = ROOT / "lambda_fn"
+    env = {"LAMBDA_TASK_ROOT": str(code)} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}
+    measured = importtime.measure(code, env, 5, str(PY))
+    say(
+        f"cold start, tracing {'on' if tracing else 'off'}: import app {measured['import_app_ms']} ms "
+        f"(fastest {measured['import_app_min_ms']}, CPU {measured['process_cpu_ms']})"
+    )
     return measured
 
 
@@ -357,7 +430,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}"
     )
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="subset; 'first' always runs")
+    parser.add_argument(
+        "--scenarios",
+        help=f"subset of {','.join(SCENARIOS)}; 'first' always runs (default: all; live100k on real only)",
+    )
+    parser.add_argument(
+        "--slow-scenarios", help="the scenarios django-storages and aws s3 sync run (default: --scenarios)"
+    )
+    parser.add_argument(
+        "--live-objects", type=int, default=100_000, help="old objects in live100k's live prefix (100000)"
+    )
+    parser.add_argument("--out", type=Path, help="results here (and its .md, .png), not benchmarks/")
     parser.add_argument("--latency-ms", help="comma-separated, per request (default 20,50; quick 20)")
     parser.add_argument(
         "--slow-latency-ms", help="latencies django-storages and aws s3 sync run at (default: all)"
@@ -370,8 +453,30 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args.latencies = [int(x) for x in (args.latency_ms or default).split(",")]
     args.slow = [int(x) for x in (args.slow_latency_ms or ",".join(map(str, args.latencies))).split(",")]
     args.tools = [tool for tool in TOOLS if tool in args.tools.split(",")]
-    args.scenarios = tuple(s for s in SCENARIOS if s == "first" or s in args.scenarios.split(","))
+    args.scenarios = pick(args.scenarios)
+    args.slow_scenarios = pick(args.slow_scenarios) if args.slow_scenarios else None
     return args
+
+
+def pick(names: str | None) -> tuple[str, ...] | None:
+    """The scenarios named (in SCENARIOS' order, 'first' always); None: the default for each corpus."""
+    if names is None:
+        return None
+    return tuple(s for s in SCENARIOS if s == "first" or s in names.split(","))
+
+
+def scenarios_for(args: argparse.Namespace, corpus: corpora.Corpus, tool: str, run: int) -> tuple[str, ...]:
+    """The scenarios one run of `tool` goes through on `corpus`."""
+    chosen = args.scenarios
+    if chosen is None:
+        chosen = tuple(s for s in SCENARIOS if s != "live100k" or corpus.name == "real")
+    if tool not in FAST and args.slow_scenarios is not None:
+        chosen = args.slow_scenarios
+    if tool == "django-storages" and "ci_cached" in chosen:  # no build-side state: ci_cached stands for both
+        chosen = tuple(s for s in chosen if s != "ci_nocache")
+    if tool not in LIVE100K_TOOLS or run > 0:
+        chosen = tuple(s for s in chosen if s != "live100k")
+    return chosen
 
 
 def corpus_sets(args: argparse.Namespace) -> tuple[list[corpora.Corpus], corpora.Corpus | None]:
@@ -400,18 +505,21 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": os.getloadavg(),
     }
     results |= {"machine": machine(), "versions": versions(), "scenarios": [], "build_ratio": []}
-    results["cold_start"] = cold_start()
+    results["cold_start"] = cold_start(tracing=False)
+    results["cold_start_tracing"] = cold_start(tracing=True)
     started = time.time()
+
+    out = args.out or HERE / "results.json"
 
     def save() -> None:
         results["seconds"] = round(time.time() - started, 1)
         results["load_after"] = os.getloadavg()
-        (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        out.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 
     seaweed = WORK / "seaweed"
     shutil.rmtree(seaweed, ignore_errors=True)
     with running_seaweed(seaweed, BUCKETS) as server, running_proxy(server.endpoint_url) as proxy:
-        bench = Bench(server, proxy, delta=delta_builds())
+        bench = Bench(server, proxy, delta=delta_builds(), live_objects=args.live_objects)
         results["delta_builds"] = bench.delta
         for corpus in sorted(sets, key=lambda c: c.name != "real"):  # the headline figures first
             for latency in args.latencies:
@@ -431,9 +539,13 @@ def main(argv: list[str] | None = None) -> int:
         for corpus in sets if args.ratio_runs else []:
             results["build_ratio"].append(build_ratio(corpus, args.ratio_runs))
             save()
-    say(f"wrote benchmarks/results.json ({results['seconds']:.0f} s)")
+    say(f"wrote {out} ({results['seconds']:.0f} s)")
     if not args.no_report:
-        subprocess.run([str(PY), "-m", "benchmarks.report"], check=True, cwd=ROOT)
+        report = [str(PY), "-m", "benchmarks.report"]
+        if args.out:
+            report += ["--results", str(out), "--readme", str(out.with_suffix(".md"))]
+            report += ["--chart", str(out.with_suffix(".png"))]
+        subprocess.run(report, check=True, cwd=ROOT)
     return 0
 
 
@@ -447,17 +559,12 @@ def run_corpus(
     for run in range(args.runs):
         for tool in fast:
             if run < runs_of(tool, corpus, args.runs):
-                results["scenarios"] += run_tool(bench, corpus, tool, run, args.scenarios)
+                scenarios = scenarios_for(args, corpus, tool, run)
+                results["scenarios"] += run_tool(bench, corpus, tool, run, scenarios)
                 save()
     for tool in slow:
         for run in range(runs_of(tool, corpus, args.runs)):
-            scenarios = (
-                args.scenarios
-                if tool != "django-storages"
-                else tuple(
-                    s for s in args.scenarios if s != "ci_nocache" or "ci_cached" not in args.scenarios
-                )
-            )
+            scenarios = scenarios_for(args, corpus, tool, run)
             results["scenarios"] += run_tool(bench, corpus, tool, run, scenarios)
             save()
 

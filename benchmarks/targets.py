@@ -8,7 +8,14 @@ from benchmarks.report import Sums, median
 
 Row = tuple[str, str, str]  # target, measured, met ("yes", "**no**", "not measured")
 HEADLINE = ("onefile", "nochange", "ci_nocache")  # the scenarios the Collectfasta target names
-NAMES = {"onefile": "one file changed", "nochange": "no change", "ci_nocache": "fresh CI checkout, no cache"}
+NAMES = {
+    "nochange": "no change",
+    "onefile": "one file changed",
+    "ci_cached": "fresh CI checkout, cache restored",
+    "ci_nocache": "fresh CI checkout, no cache",
+    "live100k": "one file changed into a live prefix of old objects",
+}
+LIVE_GOAL = 100_000  # old objects in the live prefix the live100k target names
 PEER_GOAL = {20: 20, 50: 50}  # ms per request: how many times faster than django-storages
 
 
@@ -21,21 +28,29 @@ def headline_corpus(sums: Sums) -> str:
 
 
 def cold_start(results: dict[str, Any]) -> list[Row]:
+    """The target at the template's default (EnableTracing=false: tracing off); tracing on, for reference."""
+    name = "handler cold start ≤ 0.4 s (`python -X importtime`), template default (tracing off)"
     measured = results.get("cold_start")
     if not measured:
-        return [("handler cold start ≤ 0.4 s (`python -X importtime -c 'import app'`)", "", "not measured")]
+        return [(name, "", "not measured")]
+    rows = [(name, import_text(measured), verdict(measured["import_app_ms"] <= 400))]
+    traced = results.get("cold_start_tracing")
+    if traced:
+        name = "handler cold start with tracing on (EnableTracing=true), for reference"
+        rows.append((name, import_text(traced), "informational"))
+    return rows
+
+
+def import_text(measured: dict[str, Any]) -> str:
+    """`import app`: the median, the fastest run and the CPU time (which a busy machine disturbs less)."""
     packages = ", ".join(f"{k} {v:.0f}" for k, v in list(measured["by_package_ms"].items())[:4])
-    text = (
-        f"import app {measured['import_app_ms']:.0f} ms median of {measured['runs']} "
-        f"(fastest {measured['import_app_min_ms']:.0f}; own ms by package: {packages}), tracing off"
+    cpu = measured.get("process_cpu_ms")
+    return (
+        f"import app {measured['import_app_ms']:.0f} ms median of {measured['runs']}, "
+        f"fastest {measured['import_app_min_ms']:.0f} ms"
+        + (f", CPU {cpu:.0f} ms (interpreter start-up included)" if cpu is not None else "")
+        + f"; own ms by package: {packages}"
     )
-    return [
-        (
-            "handler cold start ≤ 0.4 s (`python -X importtime`)",
-            text,
-            verdict(measured["import_app_ms"] <= 400),
-        )
-    ]
 
 
 def versus_collectfasta(sums: Sums, corpus: str) -> list[Row]:
@@ -68,7 +83,8 @@ def versus_django_storages(sums: Sums, corpus: str) -> list[Row]:
                 rows.append(
                     (
                         name,
-                        "django-storages not run at this latency (about 3 minutes a scenario)",
+                        "django-storages not run at this latency (--slow-latency-ms; on the real set "
+                        "about 3 minutes a scenario at 20 ms, 6 at 50 ms)",
                         "not measured",
                     )
                 )
@@ -91,10 +107,14 @@ def requests(sums: Sums) -> list[Row]:
     changes = [
         (k, s["lambda_requests"] - s["files_uploaded"], s["files_uploaded"])
         for k, s in sorted(ours.items())
-        if k[2] in ("onefile", "ci_cached", "ci_nocache")
+        if k[2] in ("onefile", "ci_cached", "ci_nocache", "live100k")
     ]
     if changes:
         text = ", ".join(f"{k[0]} {k[2]} {k[3]} ms: k={n:g}, k+{extra:g}" for k, extra, n in changes)
+        text += (
+            " (k + 7 expected now that retention no longer runs after each deploy: the seventh is the "
+            "journal entry claiming the release's place)"
+        )
         worst = max(extra for _, extra, _ in changes)
         rows.append(("a change of k files: at most k + 6 Lambda requests", text, verdict(worst <= 6)))
     return rows
@@ -124,37 +144,73 @@ def bytes_up(sums: Sums, corpus: str) -> list[Row]:
     return rows
 
 
-def delta_ratio(results: dict[str, Any], sums: Sums, corpus: str) -> list[Row]:
-    """The fresh-CI build (a delta of the live release, no local cache) against a plain collect."""
-    plain = next(
-        (median(i["plain_collect"]) for i in results.get("build_ratio", []) if i["corpus"] == corpus), None
-    )
+def interleaved_ratio(sums: Sums, corpus: str) -> list[Row]:
+    """Each build (the command's wall seconds) against the plain ManifestStaticFilesStorage collect timed
+    right after it, in the same run: the median of the per-run ratios."""
     rows = []
-    for key, row in sorted(sums.items()):
-        if key[:3] == (corpus, "static-deploy", "ci_nocache") and plain and "build_seconds" in row:
+    for scenario in NAMES:
+        for key, row in sorted(sums.items()):
+            if key[:3] != (corpus, "static-deploy", scenario) or "build_ratio" not in row:
+                continue
             how = "delta build" if row.get("delta") else "full build"
-            ratio = row["build_seconds"] / plain
-            text = f"{how} {row['build_seconds']:.2f} s (staging included) vs collect {plain:.2f} s"
-            text += f": {ratio:.2f}×"
-            name = f"{corpus}, fresh CI checkout, {key[3]} ms: build ≤ 1.2 × plain ManifestStaticFilesStorage"
-            rows.append((name, text, verdict(ratio <= 1.2)))
+            how += ", build cache kept" if row.get("cache") else ", no local cache"
+            text = (
+                f"{how}: build {row['build_seconds']:.2f} s (wall, staging included) vs plain collect "
+                f"{row['plain_collect_seconds']:.2f} s right after it: {row['build_ratio']:.2f}× "
+                f"(median of {row['runs']} runs' ratios)"
+            )
+            name = f"{corpus}, {NAMES[scenario]}, {key[3]} ms: build ≤ 1.2 × plain ManifestStaticFilesStorage"
+            rows.append((name, text, verdict(row["build_ratio"] <= 1.2)))
     return rows
 
 
 def build_ratio(results: dict[str, Any]) -> list[Row]:
+    """The separate pass (`build_ratio` in results.json): full builds, not the recommended delta."""
     rows = []
     for item in results.get("build_ratio", []):
         plain = median(item["plain_collect"])
         if "package_no_cache" in item:
             cold = median(item["package_no_cache"])
             text = f"package {cold:.2f} s vs collect {plain:.2f} s: {item['ratio_no_cache']:.2f}×"
-            name = f"{item['corpus']}: full build (no --live-bucket), no local cache ≤ 1.2 × plain collect"
+            name = (
+                f"{item['corpus']}: full build (no --live-bucket), no local cache ≤ 1.2 × plain collect "
+                "(a separate pass, not the recommended delta build)"
+            )
             rows.append((name, text, verdict(item["ratio_no_cache"] <= 1.2)))
         warm = median(item["package_warm_cache"])
         text = f"package {warm:.2f} s vs collect {plain:.2f} s: {item['ratio']:.2f}×"
-        name = f"{item['corpus']}: build, cache restored ≤ 1.2 × plain ManifestStaticFilesStorage"
+        name = (
+            f"{item['corpus']}: full build (no --live-bucket), cache restored ≤ 1.2 × plain collect "
+            "(a separate pass)"
+        )
         rows.append((name, text, verdict(item["ratio"] <= 1.2)))
     return rows
+
+
+def live_bucket(sums: Sums, corpus: str) -> list[Row]:
+    """live100k: one file changed into a live prefix that already holds many old objects."""
+    name = f"≥ 3× faster than Collectfasta with {LIVE_GOAL:,} objects already in the live bucket"
+    rows = []
+    for latency in sorted({key[3] for key in sums}):
+        ours = sums.get((corpus, "static-deploy", "live100k", latency))
+        theirs = sums.get((corpus, "collectfasta", "live100k", latency))
+        if not (ours and theirs):
+            continue
+        plain = sums.get((corpus, "static-deploy", "onefile", latency))
+        objects = min(ours.get("live_objects", 0), theirs.get("live_objects", 0))
+        ratio = theirs["seconds"] / ours["seconds"]
+        lists = theirs["by_operation"].get("ListObjects", 0)
+        text = (
+            f"{corpus}, {latency} ms, {objects:,} old objects: Collectfasta {theirs['seconds']:.2f} s "
+            f"({theirs['requests']:g} requests, {lists:g} LIST) vs ours "
+            f"{ours['seconds']:.2f} s ({ours['requests']:g} requests, "
+            f"{ours.get('lambda_requests', 0):g} of them the Lambda's"
+            + (f"; {plain['requests']:g} for one file changed without them" if plain else "")
+            + f"): {ratio:.1f}×; filled at {ours.get('fill_per_second', 0):,.0f} objects/s, not timed"
+        )
+        met = verdict(ratio >= 3) if objects >= LIVE_GOAL else f"not measured ({objects:,} objects only)"
+        rows.append((name, text, met))
+    return rows or [(name, "the live100k scenario did not run", "not measured")]
 
 
 def targets(results: dict[str, Any], sums: Sums) -> list[str]:
@@ -166,13 +222,9 @@ def targets(results: dict[str, Any], sums: Sums) -> list[str]:
         *cold_start(results),
         *requests(sums),
         *bytes_up(sums, corpus),
-        *delta_ratio(results, sums, corpus),
+        *interleaved_ratio(sums, corpus),
         *build_ratio(results),
-        (
-            "≥ 3× faster than Collectfasta with 100,000 objects already in the live bucket",
-            "no scenario with a 100,000-object live bucket in this harness yet",
-            "not measured",
-        ),
+        *live_bucket(sums, corpus),
     ]
     lines = ["| target | measured | met |", "| --- | --- | --- |"]
     return [*lines, *(f"| {name} | {text} | {met} |" for name, text, met in rows), ""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,17 @@ def read_base(client: Any, args: argparse.Namespace, release: str) -> Base | Non
 
 
 def digest_of(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The file's SHA-256; read once per build (compression and packing both ask), keyed by its
+    path, size and mtime so that a rewritten file is read again."""
+    stat = os.stat(path)
+    key = (os.fspath(path), stat.st_size, stat.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = _DIGESTS[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return digest
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
 def to_compress(names: Iterable[str], base: Base | None, path: Any) -> tuple[list[str], int]:

@@ -3,6 +3,8 @@ record still lists every file of the release (build_tool.delta, docs/artifact.md
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -133,3 +135,20 @@ def test_full_ignores_the_live_bucket_and_reads_nothing(tmp_path: Path) -> None:
     done = cli([*TOUCHY, "--output", str(tmp_path / "x.zip"), "--live-bucket", "live", "--full"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert zipfile.ZipFile(tmp_path / "x.zip").read(RELEASE_NAME).count(b'"base"') == 0
+
+
+def test_a_files_digest_is_read_once_and_read_again_when_the_file_is_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from build_tool import delta
+
+    target = tmp_path / "a.css"
+    target.write_bytes(b"one")
+    reads = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or read_bytes(self))
+    first = delta.digest_of(target)
+    assert delta.digest_of(str(target)) == first and len(reads) == 1
+    target.write_bytes(b"two")
+    os.utime(target, ns=(1, 1))  # another mtime, the same size
+    assert delta.digest_of(target) == hashlib.sha256(b"two").hexdigest() != first

@@ -432,7 +432,9 @@ def test_the_old_rollback_metadata_no_longer_lets_a_release_that_was_live_back_i
     assert (report.outcome, report.reason) == ("rejected", "rollback_required")
 
 
-def test_redelivering_a_rejected_artifact_costs_its_first_read_and_tags_and_no_new_verdict(moto_s3: Any) -> None:
+def test_redelivering_a_rejected_artifact_costs_its_first_read_and_tags_and_no_new_verdict(
+    moto_s3: Any,
+) -> None:
     stage_bytes(moto_s3, b"not a zip", {META_RELEASE_SHA256: "0" * 64})
     run(moto_s3, Settings(live_bucket="live"), KEY)
     meter = RequestMeter()

@@ -82,7 +82,7 @@ def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
             key = f"{args.prefix}{info.release}.zip"
             progress = upload.ProgressBar(packed.size, env.stderr, enabled=not args.quiet)
             waiter = wait.Waiter.for_args(client, args, key)  # looks before staging
-            etag = upload.stage(client, packed, args.bucket, key, progress=progress)
+            etag = upload.stage(client, packed, args.bucket, key, progress=progress, read_etag=bool(waiter))
             uri = f"s3://{args.bucket}/{key}"
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -21,6 +21,10 @@ from staticsync.contract import META_BASE, META_RELEASE_SHA256, META_SHA256, MET
 
 from .package import Packed
 
+# An artifact up to this size is staged with one PUT (its answer has the ETag); larger ones with
+# boto3's managed transfer, which shows progress and goes multipart past 64 MiB.
+SINGLE_PUT_BYTES = 8 * 1024 * 1024
+
 
 class UploadError(Exception):
     """The artifact could not be staged: credentials, bucket or network; the message says which."""
@@ -63,9 +67,14 @@ def stage(
     key: str,
     *,
     progress: Callable[[int], None] | None = None,
+    read_etag: bool = True,
 ) -> str | None:
     """Upload the artifact; returns the staged object's ETag (what `--wait` looks for in the report),
-    or None when it cannot be read back (no s3:GetObject on the staging prefix)."""
+    or None when it cannot be read back (no s3:GetObject on the staging prefix) or was not asked for.
+
+    Up to SINGLE_PUT_BYTES (a delta, a small project) one PUT, whose answer carries the ETag; a
+    larger artifact goes through boto3's managed transfer (multipart past 64 MiB, with progress),
+    then one HEAD reads the ETag when `read_etag`."""
     metadata = {
         META_SHA256: packed.sha256,
         META_RELEASE_SHA256: packed.release_sha256,
@@ -74,6 +83,8 @@ def stage(
     if packed.record.base:
         metadata[META_BASE] = packed.record.base
     extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
+    if packed.size <= SINGLE_PUT_BYTES:
+        return _put(client, packed, bucket, key, extra, progress)
     try:
         client.upload_file(
             str(packed.path),
@@ -87,12 +98,34 @@ def stage(
         raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
     except (ClientError, BotoCoreError) as error:
         raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+    if not read_etag:
+        return None
     # The managed transfer returns nothing; one HEAD reads the ETag of what was just stored.
     try:
         etag: str = client.head_object(Bucket=bucket, Key=key)["ETag"]
     except (ClientError, BotoCoreError):
         return None
     return etag.strip('"')
+
+
+def _put(
+    client: Any,
+    packed: Packed,
+    bucket: str,
+    key: str,
+    extra: dict[str, Any],
+    progress: Callable[[int], None] | None,
+) -> str:
+    try:
+        with packed.path.open("rb") as body:
+            response = client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+    except NoCredentialsError:
+        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
+    except (ClientError, BotoCoreError) as error:
+        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+    if progress is not None:
+        progress(packed.size)
+    return str(response["ETag"]).strip('"')
 
 
 class ProgressBar:

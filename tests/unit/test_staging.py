@@ -1,0 +1,58 @@
+"""Staging the artifact: one PUT for a small one (its answer has the ETag), a managed transfer for a large
+one, with one HEAD only when `--wait` needs the ETag."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from build_tool import upload
+from build_tool.package import Packed
+from staticsync.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
+from staticsync.meter import RequestMeter
+
+FILES = {f"css/f{i:02}.css": f".c{i} {{ color: red; }}\n".encode() * 20 for i in range(10)}
+
+
+def staged(client: Any, packed: Packed, **options: Any) -> tuple[str | None, dict[str, int]]:
+    meter = RequestMeter()
+    meter.attach(client)
+    etag = upload.stage(client, packed, "artifacts", "staging/r1.zip", **options)
+    client.meta.events.unregister("request-created.s3", meter._count)
+    return etag, meter.by_operation()
+
+
+def test_a_small_artifact_is_staged_with_one_put_whose_answer_is_the_etag(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    packed = make_artifact(FILES, release="r1")
+    seen: list[int] = []
+    etag, operations = staged(moto_s3, packed, progress=seen.append)
+    assert operations == {"PutObject": 1}
+    head = moto_s3.head_object(Bucket="artifacts", Key="staging/r1.zip")
+    assert etag == head["ETag"].strip('"') and seen == [packed.size]
+    assert head["Metadata"] == {
+        META_SHA256: packed.sha256,
+        META_RELEASE_SHA256: packed.release_sha256,
+        META_TAIL_BYTES: str(packed.tail_bytes),
+    }
+    assert head["ContentType"] == "application/zip"
+
+
+@pytest.mark.parametrize(("read_etag", "heads"), [(True, 1), (False, 0)])
+def test_a_large_artifact_goes_through_the_managed_transfer_and_is_read_back_only_when_asked(
+    moto_s3: Any,
+    make_artifact: Callable[..., Packed],
+    monkeypatch: pytest.MonkeyPatch,
+    read_etag: bool,
+    heads: int,
+) -> None:
+    monkeypatch.setattr(upload, "SINGLE_PUT_BYTES", 0)
+    packed = make_artifact(FILES, release="r1")
+    etag, operations = staged(moto_s3, packed, read_etag=read_etag)
+    assert operations.get("HeadObject", 0) == heads and operations["PutObject"] == 1
+    head = moto_s3.head_object(Bucket="artifacts", Key="staging/r1.zip")
+    assert etag == (head["ETag"].strip('"') if read_etag else None)
+    assert head["Metadata"][META_SHA256] == packed.sha256

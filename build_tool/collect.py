@@ -9,7 +9,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from .scratch import NO_SPACE_HINT, no_space
 
 if TYPE_CHECKING:
     from .cache import CompressionStats
-    from .delta import Base
+    from .delta import BaseSlot
 
 DEFAULT_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 # What DEFAULT_STORAGE runs as: the same output bytes, with a compression cache (build_tool.compress).
@@ -49,7 +49,7 @@ def collect(
     storage: str,
     cache_dir: Path | None = None,
     started: Callable[[], None] = lambda: None,
-    base: Base | None = None,
+    base: BaseSlot | None = None,
 ) -> CompressionStats:
     """collectstatic into `static_root` with `storage`, whatever the project's STORAGES says.
 
@@ -58,7 +58,8 @@ def collect(
     the project's own static storage (say S3) is never built: no request, no credentials needed.
     whitenoise's storage runs as build_tool.compress's subclass: the same bytes, compressed on every
     core, and only once per content when `cache_dir` is kept between builds. `started` is called
-    once the settings are loaded, before the (slow) collect.
+    once the settings are loaded, before the (slow) collect; `base` (a delta's live release) may be
+    filled in until then.
     """
     from django.core.management import call_command
 
@@ -66,7 +67,7 @@ def collect(
 
     stats = CompressionStats()
     backend = CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
-    local = Local(static_root, backend, cache_dir, stats, base)
+    local = Local(static_root, backend, cache_dir, stats, base or _slot())
     with django_with(settings_module, project_dir, local):
         started()
         said = io.StringIO()  # collectstatic names the file whose post-processing failed here
@@ -102,7 +103,7 @@ class Local:
     backend: str
     cache_dir: Path | None
     stats: CompressionStats
-    base: Base | None = None  # a delta build's live release: what it has is not compressed
+    base: BaseSlot = field(default_factory=lambda: _slot())  # a delta's live release: not compressed
 
     def settings(self, storages: dict[str, object]) -> dict[str, object]:
         """STATIC_ROOT, `storages` (the project's STORAGES) with the staticfiles entry replaced, and the
@@ -187,6 +188,12 @@ def _require_staticfiles(settings_module: str) -> None:
             f"settings {settings_module!r} do not install {STATICFILES_APP!r}: add it to INSTALLED_APPS "
             "(collectstatic comes with it)"
         )
+
+
+def _slot() -> BaseSlot:
+    from .delta import BaseSlot
+
+    return BaseSlot()
 
 
 def _one_line(error: BaseException) -> str:

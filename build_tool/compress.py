@@ -23,7 +23,7 @@ from whitenoise.storage import CompressedManifestStaticFilesStorage as Whitenois
 
 from .cache import ENCODERS, CompressionCache, CompressionStats
 from .collect import COMPRESSION_SETTING
-from .delta import Base, to_compress
+from .delta import BaseSlot, to_compress
 
 
 class CachedCompressor(Compressor):
@@ -73,7 +73,7 @@ class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
         self.cache_dir = cache_dir or configured.get("cache_dir")
         stats = stats if stats is not None else configured.get("stats")
         self.stats = stats if stats is not None else CompressionStats()
-        self.base: Base | None = configured.get("base")  # a delta build's live release
+        self.base: BaseSlot | None = configured.get("base")  # a delta build's live release, once read
 
     def create_compressor(self, **kwargs: Any) -> Compressor:
         return CachedCompressor(self._cache, **kwargs)
@@ -90,7 +90,7 @@ class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
         compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
         # What the live release has is not compressed at all: its siblings are the live ones.
         candidates = [name for name in sorted(paths) if compressor.should_compress(name)]
-        names, inherited = to_compress(candidates, self.base, self.path)
+        names, inherited = to_compress(candidates, self.base.value if self.base else None, self.path)
         self.stats.count(inherited=inherited)
         self._cache.fill([self.path(name) for name in names], compressor.encodings, self.stats)
         # whitenoise's own loop runs compress() in threads: with every output ready they would only

@@ -34,6 +34,14 @@ class Base:
         return self.files.get(path) == digest
 
 
+@dataclass
+class BaseSlot:
+    """Where a delta build's base is put once read: it is read beside Django's start
+    (build_tool.connect), and the compression, which comes after, looks here when it begins."""
+
+    value: Base | None = None
+
+
 def wanted(args: argparse.Namespace) -> bool:
     """--live-bucket asks for a delta; --full (or no --live-bucket) for a self-contained artifact."""
     return bool(getattr(args, "live_bucket", None)) and not getattr(args, "full", False)

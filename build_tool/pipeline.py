@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,24 +56,30 @@ def check(args: argparse.Namespace) -> None:
 
 def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
     """Collect, pack and stage (or write to --output); the JSON record of what was made."""
-    from . import delta, release, upload, wait
+    from . import connect, delta, release, upload, wait
 
     check(args)
     started = time.monotonic()
     watch = Stopwatch()
     ignore = (args.cache_dir,) if args.cache_dir else ()
     info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
-    client, waiter, etag, base = None, None, None, None
-    if not args.output:
-        client = upload.make_client(args.profile)
-        upload.check_bucket(client, args.bucket)
-    if delta.wanted(args):  # before the slow collect: a denied read fails fast
-        base = delta.read_base(client or upload.make_client(args.profile), args, info.release)
-        chatter(args, env, f"building a delta of the live {base.release}" if base else "building in full")
+    # The S3 client, the bucket check and a delta's live release, beside Django's start.
+    connecting = connect.Connecting(args, info.release)
+
+    def live_base() -> Base | None:
+        """Waited for once the settings are loaded: a wrong bucket or a denied read fails before the
+        (slow) collect."""
+        base = connecting.result().base
+        if delta.wanted(args):
+            chatter(args, env, f"building a delta of the live {base.release}" if base else "building in full")
+        return base
+
+    waiter, etag = None, None
     work = scratch.make_work("build_tool-", env.environ)
     try:
-        watch.lap("setup")  # release id, S3 client and bucket check, the live release's record
-        packed, stats = build(args, env, work, info, base, watch)
+        watch.lap("setup")  # the release id
+        packed, stats = build(args, env, work, info, live_base, watch)
+        client = connecting.result().client
         if args.pin_file:
             write_pin(packed.path, args.pin_file)
         if client is None:
@@ -116,18 +123,22 @@ def build(
     env: Environment,
     work: Path,
     info: ReleaseInfo,
-    base: Base | None = None,
+    base: Callable[[], Base | None] = lambda: None,
     watch: Stopwatch | None = None,
 ) -> tuple[Packed, CompressionStats]:
     """Collect into `work`/static and pack `work`/<release>.zip, staging nothing (package, plan);
-    with `base` (the live release), a delta of it."""
+    with the live release `base()` returns (asked for once Django has started), a delta of it."""
     from . import collect
+    from .delta import BaseSlot
 
     message = f"collecting static files of {args.settings} with {args.storage}"
     watch = watch or Stopwatch()
+    slot = BaseSlot()
 
     def started() -> None:
         watch.lap("django_start")
+        slot.value = base()
+        watch.lap("setup")  # what of the S3 side Django's start did not hide
         chatter(args, env, message)
 
     stats = collect.collect(
@@ -137,11 +148,11 @@ def build(
         args.storage,
         args.cache_dir,
         started=started,
-        base=base,
+        base=slot,
     )
     watch.lap("collect")
     watch.move("collect", "compress", stats.seconds)
-    packed = _pack(args, work, info, base)
+    packed = _pack(args, work, info, slot.value)
     watch.lap("pack")
     return packed, stats
 

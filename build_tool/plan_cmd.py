@@ -190,7 +190,8 @@ def run(args: argparse.Namespace, env: Environment) -> str:
     work = scratch.make_work("build_tool-plan-", env.environ)
     try:
         # A delta of the live release just read, as `package --live-bucket` would stage.
-        packed, _ = pipeline.build(args, env, work, info, delta.base_of(live, args.storage, info.release))
+        base = delta.base_of(live, args.storage, info.release)
+        packed, _ = pipeline.build(args, env, work, info, lambda: base)
         data = packed.path.read_bytes()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from build_tool.collect import DEFAULT_STORAGE
-from build_tool.delta import Base, base_of, release_files
+from build_tool.delta import Base, BaseSlot, base_of, release_files
 from build_tool.package import PackageError, Packed, check_packable
 from staticsync.contract import FILES_DIR, RELEASE_NAME
 from tests.inprocess import PROJECTS, cli, forked
@@ -32,7 +32,8 @@ def build(folder: Path, out: Path, base: Base | None = None) -> tuple[Packed, tu
         from build_tool import collect, package
 
         static = out.with_suffix(".static")
-        stats = collect.collect("cachesettings", folder, static, DEFAULT_STORAGE, base=base)
+        slot = BaseSlot(base)
+        stats = collect.collect("cachesettings", folder, static, DEFAULT_STORAGE, base=slot)
         packed = package.pack(
             static,
             out,

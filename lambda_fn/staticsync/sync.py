@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,8 @@ TAG_KEY, TAG_REJECTED = "staticsync", "rejected"
 TAG_REASON, TAG_ETAG = "staticsync-reason", "staticsync-etag"
 REJECTED_TAG = {"TagSet": [{"Key": TAG_KEY, "Value": TAG_REJECTED}]}
 ALREADY_REJECTED = "already_rejected"
+# Artifacts up to this size have the live state read beside their first read (live_reader).
+BESIDE_BYTES = 64 * 1024 * 1024
 # Verdicts about the live state, not the bytes: what is live may change, so they are not final.
 LIVE_RELATIVE = frozenset(
     {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
@@ -58,9 +60,8 @@ def deploy(
     meter.reset()
     source: S3Range | None = None
     try:
-        # The live state is read beside the artifact's first read: two round trips become one.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
-            live = background.submit(read_live, client, settings)
+            live = live_reader(client, settings, size, background)
             source = open_artifact(client, bucket, key, size)
             _deploy(client, settings, source, live, report, remaining_seconds, request, notifier)
     except ArtifactRejected as error:
@@ -77,6 +78,17 @@ def deploy(
         report.s3_requests = meter.total
         report.requests_by_operation = meter.by_operation()
     return report
+
+
+def live_reader(
+    client: Any, settings: Settings, size: int | None, background: ThreadPoolExecutor
+) -> Callable[[], LiveState]:
+    """The live state, read beside the artifact's first read (two round trips become one) when the
+    event says the artifact is at most BESIDE_BYTES; a larger one's open and the live record's parse
+    would add their peaks (about 100 MB each at 100,000 files), so it is read after."""
+    if size is not None and 0 < size <= BESIDE_BYTES:
+        return background.submit(read_live, client, settings).result
+    return lambda: read_live(client, settings)
 
 
 def open_artifact(client: Any, bucket: str, key: str, size: int | None = None) -> S3Range:
@@ -122,7 +134,7 @@ def _deploy(
     client: Any,
     settings: Settings,
     source: S3Range,
-    live_read: Future[LiveState],
+    live_state: Callable[[], LiveState],
     report: SyncReport,
     remaining_seconds: Callable[[], float],
     request: RollbackRequest | None,
@@ -145,7 +157,7 @@ def _deploy(
     view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
     report.release, report.files_total = view.release, view.record.file_count
     report.commit = view.record.source_commit
-    live = live_read.result()
+    live = live_state()
     report.live_release_before = report.live_release_after = live.release
     intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
     if request is not None:

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from build_tool.package import Packed
 from staticsync import sync
 from staticsync.config import Settings
@@ -72,6 +74,26 @@ def test_the_live_state_is_read_beside_the_artifacts_first_read(
     report, _ = run(moto_s3, key, packed.size)
     assert report.outcome == "deployed"
     assert meeting.seen == [True]
+
+
+def test_a_large_artifacts_live_state_is_read_after_its_first_read_not_beside_it(
+    moto_s3: Any, make_artifact: Callable[..., Packed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beside it, the artifact's open and the live record's parse would add their memory peaks.
+    deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
+    monkeypatch.setattr(sync, "BESIDE_BYTES", 1)
+    packed = make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z")
+    key = stage_artifact(moto_s3, packed)
+    threads: dict[str, str] = {}
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        threads.setdefault(params["url_path"], threading.current_thread().name)
+
+    moto_s3.meta.events.register("before-call.s3", note)
+    report, _ = run(moto_s3, key, packed.size)
+    assert report.outcome == "deployed"
+    # In the deploy's own thread, after the artifact's checks: not beside the first read.
+    assert threads["/staticfiles.json"] == threads[f"/{key}"] == threading.current_thread().name
 
 
 def test_the_history_and_the_journal_claim_are_written_beside_the_content_addressed_uploads(

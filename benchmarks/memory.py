@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lambda-dir", type=Path, default=ROOT / "lambda_fn")
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "memory")
     parser.add_argument("--scenarios", default="first,nochange,scattered")
+    parser.add_argument(
+        "--keep-store",
+        action="store_true",
+        help="reuse the store the last run left (its live release): e.g. `--scenarios nochange` alone",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     artifacts = {
@@ -168,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         metadata[release] = json.loads(cached.read_text())
     staged = {"first": "r1", "nochange": "r1", "scattered": "r2"}
     results: dict[str, Any] = {"files": args.files, "lambda_dir": str(args.lambda_dir)}
-    shutil.rmtree(args.work / "seaweed", ignore_errors=True)  # a fresh store: nothing live yet
+    if not args.keep_store:
+        shutil.rmtree(args.work / "seaweed", ignore_errors=True)  # a fresh store: nothing live yet
     with running_seaweed(args.work / "seaweed", ["artifacts", "live"]) as server:
         client = server.client()
         for scenario in args.scenarios.split(","):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import stat
-from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .config import Settings
@@ -15,26 +13,31 @@ from .contract import (
     MANIFEST_NAME,
     RELEASE_NAME,
     ReleaseRecord,
-    hashed_name,
+    hashed_name_of,
     hashed_sources,
+    load_release,
     parse_manifest,
-    parse_release,
-    split_family,
-    unsafe_path_reason,
+    release_of,
+)
+from .entries import (  # check_key_length and check_record_matches: imported from here by tests
+    check_entries,
+    check_key_length,  # noqa: F401
+    check_layout,
+    check_manifest_targets,
+    check_members,
+    check_record_matches,  # noqa: F401
+    check_total_bytes,
+    keyed_members,
 )
 from .errors import ArtifactRejected
 from .remote import SparseFile
-from .zipdir import DEFLATED, LOCAL, STORED, Directory, ZipFormatError, data_start, inflate, read_directory
+from .zipdir import Directory, ZipFormatError, data_start, inflate, read_directory
 
 # Members closer than this are fetched in one ranged GET: skipping the bytes between two members
 # saves less than a second round trip costs (20-50 ms at 50-100 MB/s per connection is 1-5 MB of
 # transfer; see benchmarks/README.md, "Scattered changes").
 COALESCE_GAP = 2 * 1024 * 1024
 GROUP_BYTES = 8 * 1024 * 1024
-COMPRESSIONS = frozenset({STORED, DEFLATED})
-LOCAL_HEADER_BYTES = LOCAL.size
-# S3's limit on an object key, in bytes of its UTF-8 encoding; the live prefix counts.
-MAX_KEY_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,13 @@ class Span:
 
 
 class Artifact:
-    """A validated artifact: its release record, its manifest, and its members on demand."""
+    """A validated artifact: its release record, its manifest, and its members on demand.
+
+    Opening one holds what a deploy needs of the tail and no more: the tail is dropped once its
+    two documents are read, the directory's names once each member is keyed by the record's own
+    string for its path, release.json is kept compressed, and the manifest shares the record's
+    strings (a path is held once, however many structures name it).
+    """
 
     def __init__(self, file: SparseFile, settings: Settings, expected_release_sha256: str | None) -> None:
         self.file = file
@@ -55,34 +64,56 @@ class Artifact:
         check_entries(directory, settings)
         self.ends = check_layout(directory)
         self.directory = directory
-        index = {name: i for i, name in enumerate(directory.names)}
-        release_bytes = self._read(RELEASE_NAME, index.get(RELEASE_NAME))
-        if expected_release_sha256 is not None and (
-            hashlib.sha256(release_bytes).hexdigest() != expected_release_sha256
-        ):
+        self._release = self._member(RELEASE_NAME, find(directory, RELEASE_NAME))
+        manifest_member = self._later(MANIFEST_NAME, find(directory, MANIFEST_NAME))
+        file.forget_all()  # the tail is parsed: members are read by their own spans
+        self.record, total_bytes = self._read_release(expected_release_sha256)
+        files = self.record.files
+        # Keyed by the record's own strings: the directory's copy of every path is dropped here.
+        self.members, extra, claimed = keyed_members(directory, files)
+        self.manifest_bytes, self.manifest = self._read_manifest(manifest_member())
+        check_members(self.record, self.members.keys() | {extra} if extra else self.members.keys())
+        check_manifest_targets(self.manifest, files)
+        check_total_bytes(total_bytes, [claimed])
+        self.hashed_sources = hashed_sources(self.manifest)
+        # A delta's files without a member: the plan checks them against its base (plan.check_base).
+        self.inherited = frozenset(files.keys() - self.members.keys()) if self.record.base else frozenset()
+
+    def _read_release(self, expected_sha256: str | None) -> tuple[ReleaseRecord, object]:
+        """The record, checked against the release-sha256 the build tool recorded, and the
+        total_bytes it claims: one parse, with only the text it is parsed from in memory."""
+        release_bytes = self._inflate(*self._release)
+        if expected_sha256 is not None and hashlib.sha256(release_bytes).hexdigest() != expected_sha256:
             raise ArtifactRejected(
                 "checksum_mismatch",
                 "release.json does not match the release-sha256 the build tool recorded",
                 RELEASE_NAME,
             )
-        self.record: ReleaseRecord = parse_release(release_bytes)
-        self.release_bytes = release_bytes
-        self.manifest_bytes = self._read(MANIFEST_NAME, index.get(MANIFEST_NAME))
-        if hashlib.sha256(self.manifest_bytes).hexdigest() != self.record.manifest_sha256:
+        text = json_text(release_bytes)
+        del release_bytes  # the text is twice its size: free what it was made of before the parse
+        document = load_release(text)
+        del text
+        return release_of(document), document.get("total_bytes")
+
+    def _read_manifest(self, member: tuple[str, int, bytes]) -> tuple[bytes, dict[str, str]]:
+        """staticfiles.json's bytes, checked against the record, and its paths in the record's strings."""
+        manifest_bytes = self._inflate(*member)
+        if hashlib.sha256(manifest_bytes).hexdigest() != self.record.manifest_sha256:
             raise ArtifactRejected(
                 "checksum_mismatch", "staticfiles.json does not match release.json", MANIFEST_NAME
             )
-        self.manifest: dict[str, str] = parse_manifest(self.manifest_bytes)
-        check_record_matches(self.record, self.manifest, directory.names)
-        check_total_bytes(release_bytes, directory)
-        self.hashed_sources = hashed_sources(self.manifest)
-        # From here on members are found by their path under static/, with the record's own strings
-        # as keys: the directory's names (a second copy of every path) are no longer needed.
-        files = self.record.files
-        self.members = {path: index[FILES_DIR + path] for path in files if FILES_DIR + path in index}
-        # A delta's files without a member: the plan checks them against its base (plan.check_base).
-        self.inherited = frozenset(files.keys() - self.members.keys()) if self.record.base else frozenset()
-        directory.names.clear()
+        text = json_text(manifest_bytes)
+        del manifest_bytes  # as release.json's; inflated again once the parse is done
+        parsed = parse_manifest(text)
+        del text
+        manifest = shared_strings(parsed, self.record.files)
+        del parsed
+        return self._inflate(*member), manifest
+
+    @property
+    def release_bytes(self) -> bytes:
+        """release.json, inflated again from its compressed bytes (kept at a fifth of its size)."""
+        return self._inflate(*self._release)
 
     def size_of(self, path: str) -> int:
         return self.directory.sizes[self.members[path]]
@@ -108,30 +139,85 @@ class Artifact:
     def read_file(self, path: str) -> bytes:
         """The bytes of `path`, checked against release.json and, for a hashed name, against it."""
         data = self._read(FILES_DIR + path, self.members.get(path))
-        if hashlib.sha256(data).hexdigest() != self.record.files[path]:
+        self.check_file(path, hashlib.sha256(data).hexdigest(), lambda: md5_hex(data))
+        return data
+
+    def check_file(self, path: str, sha256_hex: str, md5: Callable[[], str]) -> None:
+        """A file's content, by its digests, is the one release.json lists, and the one each name it
+        is the hashed name of gives (`md5` is asked only then)."""
+        if sha256_hex != self.record.files[path]:
             raise ArtifactRejected(
                 "checksum_mismatch", f"{path} does not match its SHA-256 in release.json", path
             )
         for name in self.hashed_sources.get(path, ()):
             # Hashed names are cached for a year as immutable: the name must be the content's.
-            if hashed_name(name, data) != path:
+            if hashed_name_of(name, md5()) != path:
                 raise ArtifactRejected(
                     "hashed_name_mismatch",
                     f"{path} is the hashed name of {name}, but its content would be named "
-                    f"{hashed_name(name, data)}",
+                    f"{hashed_name_of(name, md5())}",
                     path,
                 )
-        return data
 
     def _read(self, name: str, index: int | None) -> bytes:
+        return self._inflate(*self._member(name, index))
+
+    def _member(self, name: str, index: int | None) -> tuple[str, int, bytes]:
+        """(name, index, its compressed bytes), its local header checked."""
         if index is None:
             raise ArtifactRejected("missing_member", f"the artifact has no {name}", name)
         read, directory = self.file.read_at, self.directory
         try:
             start = data_start(directory, index, name, read)
-            return inflate(directory, index, read(start, start + directory.compressed[index]))
         except (ZipFormatError, ValueError) as error:  # UnicodeDecodeError of a header's name too
             raise ArtifactRejected("corrupt_member", f"{name} cannot be read: {error}", name) from None
+        return name, index, read(start, start + directory.compressed[index])
+
+    def _later(self, name: str, index: int | None) -> Callable[[], tuple[str, int, bytes]]:
+        """`_member` read now, while the tail is at hand; a rejection raised when it is called, in
+        the order the checks have always run."""
+        try:
+            member = self._member(name, index)
+        except ArtifactRejected as error:
+            rejection = error
+
+            def reject() -> tuple[str, int, bytes]:
+                raise rejection
+
+            return reject
+        return lambda: member
+
+    def _inflate(self, name: str, index: int, data: bytes) -> bytes:
+        try:
+            return inflate(self.directory, index, data)
+        except ZipFormatError as error:
+            raise ArtifactRejected("corrupt_member", f"{name} cannot be read: {error}", name) from None
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def json_text(data: bytes) -> str | bytes:
+    """`data` decoded as json.loads decodes it; bytes it cannot decode are returned for json.loads
+    to reject with its own message."""
+    try:
+        return data.decode(json.detect_encoding(data), "surrogatepass")
+    except UnicodeDecodeError:
+        return data
+
+
+def find(directory: Directory, name: str) -> int | None:
+    """The index of member `name`, looked for from the end, where the contract puts the tail's."""
+    names = directory.names
+    return next((i for i in reversed(range(len(names))) if names[i] == name), None)
+
+
+def shared_strings(manifest: dict[str, str], files: dict[str, str]) -> dict[str, str]:
+    """`manifest` with the record's own string objects for the paths it names (same keys, values and
+    order): its own copies, a third of the tail's memory, are freed."""
+    own = dict(zip(files, files, strict=True))
+    return {own.get(name, name): own.get(hashed, hashed) for name, hashed in manifest.items()}
 
 
 def open_directory(file: SparseFile) -> Directory:
@@ -141,133 +227,6 @@ def open_directory(file: SparseFile) -> Directory:
         return read_directory(file.read_at, file.source.size)
     except (ZipFormatError, ValueError) as error:  # a name that is not UTF-8 is a ValueError
         raise ArtifactRejected("not_a_zip", f"the artifact is not a readable zip: {error}") from None
-
-
-def check_entries(directory: Directory, settings: Settings) -> None:
-    """Reject unsafe or oversized entries before reading any of them."""
-    if not len(directory):
-        raise ArtifactRejected("empty_artifact", "the artifact has no entries")
-    if len(directory) > settings.max_members:
-        raise ArtifactRejected(
-            "too_many_members", f"{len(directory)} entries exceed MAX_MEMBERS={settings.max_members}"
-        )
-    seen: set[str] = set()
-    for index, name in enumerate(directory.names):
-        check_entry(directory, index, settings)
-        # Every name that passed is NFC (unsafe_path_reason), so equal after NFC is equal.
-        if name in seen:
-            raise ArtifactRejected("duplicate_member", f"{name} appears twice", name)
-        seen.add(name)
-    total = sum(directory.sizes)
-    if total > settings.max_total_bytes:
-        raise ArtifactRejected(
-            "too_large",
-            f"{total} uncompressed bytes exceed MAX_TOTAL_BYTES={settings.max_total_bytes}",
-        )
-
-
-def check_entry(directory: Directory, index: int, settings: Settings) -> None:
-    name = directory.names[index]
-    reason = unsafe_path_reason(name)
-    if reason:
-        raise ArtifactRejected("unsafe_path", f"{name!r}: {reason}", name)
-    if name.endswith("/") or stat.S_ISLNK(directory.modes[index]):
-        raise ArtifactRejected("not_a_file", f"{name} is a directory or a symlink", name)
-    if directory.flags[index] & 0x1 or directory.methods[index] not in COMPRESSIONS:
-        raise ArtifactRejected(
-            "unsupported_member", f"{name} is encrypted or neither stored nor deflated", name
-        )
-    if name not in (MANIFEST_NAME, RELEASE_NAME) and not name.startswith(FILES_DIR):
-        raise ArtifactRejected("unexpected_member", f"{name} is outside {FILES_DIR}", name)
-    check_key_length(name, settings)
-    size, compressed = directory.sizes[index], directory.compressed[index]
-    if size > settings.max_member_bytes:
-        raise ArtifactRejected(
-            "member_too_large",
-            f"{name} is {size} bytes, over MAX_MEMBER_BYTES={settings.max_member_bytes}",
-            name,
-        )
-    if size > settings.max_compression_ratio * max(compressed, 1):
-        raise ArtifactRejected(
-            "compression_ratio",
-            f"{name} expands {size}/{compressed}: over MAX_COMPRESSION_RATIO",
-            name,
-        )
-
-
-def check_key_length(name: str, settings: Settings) -> None:
-    """A member's live key fits S3's limit: else its PUT fails after other files were written."""
-    if not name.startswith(FILES_DIR):
-        return
-    key = settings.live_key(name[len(FILES_DIR) :])
-    size = len(key.encode())
-    if size > MAX_KEY_BYTES:
-        raise ArtifactRejected(
-            "key_too_long",
-            f"{name} would be the live key {key[:60]!r}... of {size} bytes, over S3's {MAX_KEY_BYTES}"
-            " (LIVE_PREFIX included): shorten the path",
-            name,
-        )
-
-
-def check_layout(directory: Directory) -> array[int]:
-    """Members lie one after another before the central directory, none inside another; returns
-    where each one ends.
-
-    Overlapping members are a zip-bomb trick, and an offset past the central directory would
-    make the ranged reads ask S3 for a range it cannot serve.
-    """
-    offsets, compressed = directory.offsets, directory.compressed
-    if len(set(offsets)) < len(offsets):
-        raise ArtifactRejected("overlapping_members", "two entries share one member's bytes")
-    ends = directory.ends()
-    for index, offset in enumerate(offsets):
-        if offset < 0 or ends[index] - offset - LOCAL_HEADER_BYTES < compressed[index]:
-            name = directory.names[index]
-            raise ArtifactRejected("bad_layout", f"{name} does not fit where the zip says it is", name)
-    return ends
-
-
-def check_record_matches(record: ReleaseRecord, manifest: dict[str, str], names: Sequence[str]) -> None:
-    """The record lists exactly the zip's files, and the manifest points only at them.
-
-    A delta's record (one with a `base`) lists its members and the files it inherits: each file
-    without a member is inherited, whole families at a time (docs/artifact.md, "Delta artifacts").
-    """
-    members = {name[len(FILES_DIR) :] for name in names if name.startswith(FILES_DIR)}
-    listed = set(record.files)
-    for path in sorted(members - listed if record.base else members ^ listed)[:1]:
-        where = "the zip but not release.json" if path in members else "release.json but not the zip"
-        raise ArtifactRejected("record_mismatch", f"{path} is in {where}", path)
-    split = split_family(members, listed) if record.base else None
-    if split is not None:
-        raise ArtifactRejected(
-            "record_mismatch", f"{split} is inherited but a file of its family is packed", split
-        )
-    for name, hashed in sorted(manifest.items()):
-        if hashed not in listed:
-            raise ArtifactRejected(
-                "manifest_missing_file",
-                f"staticfiles.json maps {name} to {hashed}, which the artifact lacks",
-                hashed,
-            )
-
-
-def check_total_bytes(release_bytes: bytes, directory: Directory) -> None:
-    """release.json's total_bytes is the uncompressed size of the static/ members."""
-    claimed = json.loads(release_bytes).get("total_bytes")  # parse_release read this JSON already
-    if not isinstance(claimed, int) or isinstance(claimed, bool) or claimed < 0:
-        raise ArtifactRejected(
-            "bad_release_record", f"total_bytes must be a whole number, not {claimed!r}", RELEASE_NAME
-        )
-    sizes = directory.sizes
-    actual = sum(sizes[i] for i, name in enumerate(directory.names) if name.startswith(FILES_DIR))
-    if claimed != actual:
-        raise ArtifactRejected(
-            "record_mismatch",
-            f"release.json says total_bytes={claimed}, but the files under {FILES_DIR} hold {actual}",
-            RELEASE_NAME,
-        )
 
 
 def coalesce(members: Sequence[tuple[int, int, str]]) -> list[Span]:

@@ -114,7 +114,16 @@ def format_timestamp(moment: datetime) -> str:
 
 def parse_release(data: bytes) -> ReleaseRecord:
     """Parse and check `release.json`; any deviation from the contract is a rejection."""
-    document = _load_object(data, RELEASE_NAME, "bad_release_record")
+    return release_of(load_release(data))
+
+
+def load_release(data: bytes | str) -> dict[str, Any]:
+    """`release.json` as a JSON object, unchecked (release_of checks it)."""
+    return _load_object(data, RELEASE_NAME, "bad_release_record")
+
+
+def release_of(document: dict[str, Any]) -> ReleaseRecord:
+    """The record of a parsed `release.json`, checked as parse_release checks it."""
     if document.get("format") != FORMAT:
         raise ArtifactRejected(
             "unsupported_format",
@@ -172,7 +181,7 @@ def _base(document: dict[str, Any], release: str) -> str | None:
     return base
 
 
-def parse_manifest(data: bytes) -> dict[str, str]:
+def parse_manifest(data: bytes | str) -> dict[str, str]:
     """Return the `paths` of a Django `staticfiles.json`, checked for shape and version."""
     document = _load_object(data, MANIFEST_NAME, "bad_manifest")
     version = document.get("version")
@@ -196,10 +205,15 @@ def hashed_name(name: str, content: bytes) -> str:
     As HashedFilesMixin.hashed_name with its default file_hash: the first 12 hex digits of the MD5
     of the final bytes, inserted before the extension (`css/app.css` -> `css/app.0123456789ab.css`).
     """
+    return hashed_name_of(name, hashlib.md5(content, usedforsecurity=False).hexdigest())
+
+
+def hashed_name_of(name: str, md5_hex: str) -> str:
+    """hashed_name of content whose MD5 is `md5_hex` (a large file's, hashed as it streams)."""
     parsed = urlsplit(unquote(name))
     directory, filename = posixpath.split(parsed.path.strip())
     root, extension = posixpath.splitext(filename)
-    digest = hashlib.md5(content, usedforsecurity=False).hexdigest()[:12]
+    digest = md5_hex[:12]
     return urlunsplit(parsed._replace(path=posixpath.join(directory, f"{root}.{digest}{extension}")))
 
 
@@ -249,7 +263,7 @@ def _unsafe_path_reason(path: str) -> str | None:
     return None
 
 
-def _load_object(data: bytes, name: str, code: str) -> dict[str, Any]:
+def _load_object(data: bytes | str, name: str, code: str) -> dict[str, Any]:
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -144,8 +144,13 @@ def read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord:
             f"it: restore it from {release}'s retained artifact with "
             "`python -m staticsync.check --repair --artifacts-bucket <artifacts bucket>`"
         )
+    body = found[0]
+    del found  # line 2, the manifest, is not needed: freed before the parse (100,000 files: 25 MB)
+    end = body.find(b"\n")
+    line = body if end < 0 else body[:end]
+    del body
     try:
-        return parse_release(found[0].split(b"\n", 1)[0])
+        return parse_release(line)
     except ArtifactRejected as error:
         raise LiveStateError(
             f"the live release {release}'s record at {key} is unreadable ({error}): delete it, then "

@@ -104,7 +104,7 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
     dirty = sorted(live.dirty & set(view.record.files) - set(changed))
     check_immutable(view, live, changed)
     immutable = tuple(p for p in changed if content_addressed(p, view, live))
-    mutable = tuple(sorted({*(p for p in changed if p not in set(immutable)), *dirty}))
+    mutable = tuple(sorted({*changed, *dirty} - set(immutable)))  # dirty and immutable are disjoint
     if not (immutable or mutable) and live.manifest_bytes == view.manifest_bytes:
         return Plan(view.release, unchanged=tuple(sorted(view.record.files)))
     position = live.position.next(live.release, intent.kind, intent.request, skip=len(live.abandoned))

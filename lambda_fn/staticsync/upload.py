@@ -17,6 +17,7 @@ from .config import Settings
 from .errors import ArtifactRejected
 from .headers import HeaderPolicy
 from .live import CONDITION_FAILED, MISSING
+from .stream import Large, check_member, span_files, upload_member
 
 T = TypeVar("T")
 MULTIPART_BYTES = 64 * 1024 * 1024
@@ -111,6 +112,10 @@ def put_files(
 
     def put(path: str) -> None:
         data = files[path]
+        if isinstance(data, Large):
+            put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
+            on_uploaded(path, artifact.size_of(path))
+            return
         digest = artifact.record.files[path]
         put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
         on_uploaded(path, len(data))
@@ -134,8 +139,9 @@ def upload_spans(
 
     Every file read is checked; with `only`, the others are not uploaded, and returned when
     `keep_others` (the caller knows they fit in memory). At most READERS spans and IN_FLIGHT_BYTES of
-    files to upload (or one file, if larger) are held at once. The first failure stops the readers
-    and is raised once the running PUTs finish.
+    files to upload (or one file, if larger) are held at once; a large member (stream.is_large) is
+    never held whole: its reader uploads it by parts. The first failure stops the readers and is
+    raised once the running PUTs finish.
     """
     budget = ByteBudget(IN_FLIGHT_BYTES)
     stop = threading.Event()
@@ -157,12 +163,18 @@ def upload_spans(
     with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
 
         def read(span: Span) -> None:
-            for path, data in artifact.read_span(span):
+            for path, data in span_files(artifact, span, lazy=True):
                 if stop.is_set():
                     return
                 if only is not None and path not in only:
+                    if isinstance(data, Large):
+                        check_member(artifact, path)
                     if keep_others:
                         kept[path] = data
+                    continue
+                if isinstance(data, Large):  # streamed by this reader, in bounded parts
+                    put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
+                    on_uploaded(path, artifact.size_of(path))
                     continue
                 budget.acquire(len(data))
                 puts.submit(put, path, data)
@@ -191,12 +203,21 @@ def pieces(artifact: Artifact, span: Span, limit: int | None = None) -> list[Spa
     return [*cuts, Span(start, span.end, tuple(paths))]
 
 
+def put_large(
+    client: Any, settings: Settings, artifact: Artifact, path: str, headers: dict[str, str], *, only_new: bool
+) -> None:
+    """A large member, streamed by a multipart upload (which takes no condition here: look first)."""
+    if only_new and _holds(client, settings, path, artifact.record.files[path]):
+        return
+    upload_member(client, settings, artifact, path, headers)
+
+
 def read_spans(artifact: Artifact, spans: Sequence[Span], workers: int) -> dict[str, bytes]:
-    """Read and check every file of `spans` into memory, writing nothing."""
+    """Read and check every file of `spans` into memory (a large member as LARGE), writing nothing."""
     files: dict[str, bytes] = {}
 
     def read(span: Span) -> None:
-        files.update(artifact.read_span(span))
+        files.update(span_files(artifact, span))
 
     run_all(read, spans, workers)
     return files

@@ -8,7 +8,8 @@ of the upload, object size included:
 
 - first: the whole artifact into an empty live prefix;
 - nochange: the same bytes staged again under another key;
-- scattered: a release with `--changed` sources spread evenly across the artifact.
+- scattered: a release with `--changed` sources spread evenly across the artifact;
+- rescattered: that release staged again (a no-change redeploy after `scattered`, e.g. with --keep-store).
 
 `--lambda-dir` runs another copy of lambda_fn (e.g. `git archive HEAD lambda_fn`) for a before/after.
 """
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"memory: generating {path.name}", file=sys.stderr, flush=True)
             cached.write_text(json.dumps(generate(path, args.files, release, changed)))
         metadata[release] = json.loads(cached.read_text())
-    staged = {"first": "r1", "nochange": "r1", "scattered": "r2"}
+    # rescattered: the scattered release again, a no-change redeploy once `scattered` left it live.
+    staged = {"first": "r1", "nochange": "r1", "scattered": "r2", "rescattered": "r2"}
     results: dict[str, Any] = {"files": args.files, "lambda_dir": str(args.lambda_dir)}
     if not args.keep_store:
         shutil.rmtree(args.work / "seaweed", ignore_errors=True)  # a fresh store: nothing live yet

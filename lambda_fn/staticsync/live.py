@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,6 +15,7 @@ from .contract import (
     META_RELEASE,
     RELEASE_NAME,
     ReleaseRecord,
+    ReleaseView,
     parse_manifest,
     parse_release,
     same_release,
@@ -30,11 +32,14 @@ MISSING = {"NoSuchKey", "404", "NotFound"}
 CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", *MISSING}
 
 
-def read_live(client: Any, settings: Settings) -> LiveState:
+def read_live(client: Any, settings: Settings, known: Known | None = None) -> LiveState:
     """The live manifest with its ETag and place in the order, and the live release's record.
 
     A manifest that names a release whose record is missing, unreadable or of another manifest is
     an error, never a reason to skip a check: every decision about order and content needs it.
+    `known` (an artifact already opened): a live manifest or record with the same bytes as its own
+    is taken from it rather than parsed again (a no-change redeploy of 100,000 files: about 70 MB
+    and 0.4 s less).
     """
     key = settings.live_key(MANIFEST_NAME)
     found = get_object(client, settings.live_bucket, key)
@@ -42,14 +47,16 @@ def read_live(client: Any, settings: Settings) -> LiveState:
         return LiveState()
     body, etag, metadata = found
     try:
-        manifest = parse_manifest(body)
+        manifest = (
+            known.view.manifest if known and body == known.view.manifest_bytes else parse_manifest(body)
+        )
     except ArtifactRejected as error:
         raise LiveStateError(
             f"the live s3://{settings.live_bucket}/{key} is unreadable ({error}); fix or remove it "
             "before deploying"
         ) from None
     release = metadata.get(META_RELEASE)
-    record = read_record(client, settings, release) if release else None
+    record = read_record(client, settings, release, known) if release else None
     if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
         raise LiveStateError(
             f"the live {key} is not the one release {record.release} built (overwritten by hand?): put "
@@ -134,8 +141,17 @@ def cut_over(
     return str(response.get("ETag", ""))
 
 
-def read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord:
-    """The kept record of `release`; LiveStateError (with how to repair) when it is gone or damaged."""
+@dataclass(frozen=True)
+class Known:
+    """An opened artifact: the SHA-256 of its release.json (checked) and its view."""
+
+    release_sha256: str
+    view: ReleaseView
+
+
+def read_record(client: Any, settings: Settings, release: str, known: Known | None = None) -> ReleaseRecord:
+    """The kept record of `release`; LiveStateError (with how to repair) when it is gone or damaged.
+    Line 1 is that release's release.json: when it is `known`'s, its parsed record is returned."""
     key = settings.history_key(release, HISTORY_NAME)
     found = get_object(client, settings.live_bucket, key)
     if found is None:
@@ -149,6 +165,8 @@ def read_record(client: Any, settings: Settings, release: str) -> ReleaseRecord:
     end = body.find(b"\n")
     line = body if end < 0 else body[:end]
     del body
+    if known is not None and hashlib.sha256(line).hexdigest() == known.release_sha256:
+        return known.view.record
     try:
         return parse_release(line)
     except ArtifactRejected as error:

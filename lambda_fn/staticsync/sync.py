@@ -16,7 +16,7 @@ from .contract import META_RELEASE_SHA256, ReleaseView
 from .errors import ArtifactRejected
 from .execute import Executor
 from .journal import RequestClaim, claim_request
-from .live import read_live
+from .live import Known, read_live
 from .meter import RequestMeter
 from .notify import SILENT, Notifier
 from .order import RollbackRequest, judge_request
@@ -82,13 +82,15 @@ def deploy(
 
 def live_reader(
     client: Any, settings: Settings, size: int | None, background: ThreadPoolExecutor
-) -> Callable[[], LiveState]:
+) -> Callable[[Known], LiveState]:
     """The live state, read beside the artifact's first read (two round trips become one) when the
     event says the artifact is at most BESIDE_BYTES; a larger one's open and the live record's parse
-    would add their peaks (about 100 MB each at 100,000 files), so it is read after."""
+    would add their peaks (about 100 MB each at 100,000 files), so it is read after, taking what
+    it shares with the opened artifact from it (a no-change redeploy's record and manifest)."""
     if size is not None and 0 < size <= BESIDE_BYTES:
-        return background.submit(read_live, client, settings).result
-    return lambda: read_live(client, settings)
+        future = background.submit(read_live, client, settings)
+        return lambda known: future.result()
+    return lambda known: read_live(client, settings, known)
 
 
 def open_artifact(client: Any, bucket: str, key: str, size: int | None = None) -> S3Range:
@@ -134,7 +136,7 @@ def _deploy(
     client: Any,
     settings: Settings,
     source: S3Range,
-    live_state: Callable[[], LiveState],
+    live_state: Callable[[Known], LiveState],
     report: SyncReport,
     remaining_seconds: Callable[[], float],
     request: RollbackRequest | None,
@@ -157,7 +159,7 @@ def _deploy(
     view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
     report.release, report.files_total = view.release, view.record.file_count
     report.commit = view.record.source_commit
-    live = live_state()
+    live = live_state(Known(expected, view))
     report.live_release_before = report.live_release_after = live.release
     intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
     if request is not None:

@@ -149,3 +149,26 @@ def test_the_first_read_takes_a_small_artifact_whole_and_a_large_ones_tail() -> 
     assert first_read(TAIL_BYTES, WHOLE_READ_BYTES) == WHOLE_READ_BYTES
     larger = WHOLE_READ_BYTES + 1
     assert first_read(TAIL_BYTES, larger) == TAIL_BYTES + larger // TAIL_SHARE < larger
+
+
+def test_a_live_record_and_manifest_with_the_artifacts_bytes_are_taken_from_it_not_parsed_again(
+    moto_s3: Any, make_artifact: Callable[..., Packed]
+) -> None:
+    from staticsync.archive import Artifact
+    from staticsync.contract import ReleaseView
+    from staticsync.live import Known, read_live
+    from staticsync.remote import BytesRange, SparseFile
+
+    def opened(packed: Packed) -> Known:
+        artifact = Artifact(SparseFile(BytesRange(packed.path.read_bytes())), SETTINGS, packed.release_sha256)
+        view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
+        return Known(packed.release_sha256, view)
+
+    r1 = make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z")
+    deploy(moto_s3, r1)
+    same, other = opened(r1), opened(make_artifact(changed("r2"), release="r2"))
+    live = read_live(moto_s3, SETTINGS, same)
+    assert live.record is same.view.record and live.manifest is same.view.manifest
+    parsed = read_live(moto_s3, SETTINGS, other)
+    assert parsed.record is not other.view.record and parsed.manifest is not other.view.manifest
+    assert (parsed.record, parsed.manifest) == (live.record, live.manifest)

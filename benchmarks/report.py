@@ -74,6 +74,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out["lambda_requests"] = median([x["requests"] for x in lambdas])
         out["lambda_rss_mb"] = max(x["peak_rss_mb"] for x in lambdas)
         out["files_uploaded"] = median([x["report"]["files_uploaded"] for x in lambdas])
+        # The deploy's own requests (the sync report's s3_requests): the proxy's count less the report
+        # object the handler writes afterwards for CI's --wait.
+        out["deploy_requests"] = median([x["report"].get("s3_requests", x["requests"]) for x in lambdas])
         builds = [r["phases"]["build"] for r in rows if "build" in r["phases"]]
         if builds:
             out["build_seconds"] = median([b["seconds"] for b in builds])

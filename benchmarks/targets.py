@@ -28,7 +28,7 @@ def headline_corpus(sums: Sums) -> str:
 
 
 def cold_start(results: dict[str, Any]) -> list[Row]:
-    """The target at the template's default (EnableTracing=false: tracing off); tracing on, for reference."""
+    """The target at the template's default (Tracing=PassThrough: tracing off); tracing on, for reference."""
     name = "handler cold start ≤ 0.4 s (`python -X importtime`), template default (tracing off)"
     measured = results.get("cold_start")
     if not measured:
@@ -36,7 +36,7 @@ def cold_start(results: dict[str, Any]) -> list[Row]:
     rows = [(name, import_text(measured), verdict(measured["import_app_ms"] <= 400))]
     traced = results.get("cold_start_tracing")
     if traced:
-        name = "handler cold start with tracing on (EnableTracing=true), for reference"
+        name = "handler cold start with tracing on (Tracing=Active), for reference"
         rows.append((name, import_text(traced), "informational"))
     return rows
 
@@ -105,15 +105,16 @@ def requests(sums: Sums) -> list[Row]:
         worst = max(s["lambda_requests"] for s in nochange.values())
         rows.append(("no-change redeploy: at most 5 Lambda requests, any size", text, verdict(worst <= 5)))
     changes = [
-        (k, s["lambda_requests"] - s["files_uploaded"], s["files_uploaded"])
+        (k, s.get("deploy_requests", s["lambda_requests"]) - s["files_uploaded"], s["files_uploaded"])
         for k, s in sorted(ours.items())
         if k[2] in ("onefile", "ci_cached", "ci_nocache", "live100k")
     ]
     if changes:
         text = ", ".join(f"{k[0]} {k[2]} {k[3]} ms: k={n:g}, k+{extra:g}" for k, extra, n in changes)
         text += (
-            " (k + 7 expected now that retention no longer runs after each deploy: the seventh is the "
-            "journal entry claiming the release's place)"
+            " (the deploy's own requests, its report's s3_requests: the artifact read whole with the live "
+            "manifest beside it, the live record, k PUTs with the history and journal entry beside them, "
+            "the cutover; the Lambda column adds the report object written for CI's --wait)"
         )
         worst = max(extra for _, extra, _ in changes)
         rows.append(("a change of k files: at most k + 6 Lambda requests", text, verdict(worst <= 6)))

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .bodies import PartsBody
 from .config import Settings
 from .contract import (
     MANIFEST_NAME,
@@ -70,12 +71,11 @@ def write_history(
 ) -> None:
     """Keep the release's record and manifest; a release id is never reused for other bytes."""
     key = settings.history_key(release, HISTORY_NAME)
-    body = history_body(release_bytes, manifest_bytes)
     try:
         client.put_object(
             Bucket=settings.live_bucket,
             Key=key,
-            Body=body,
+            Body=PartsBody(history_parts(release_bytes, manifest_bytes)),
             ContentType="application/jsonl; charset=utf-8",
             IfNoneMatch="*",
         )
@@ -83,7 +83,7 @@ def write_history(
         if _code(error) not in CONDITION_FAILED:
             raise
         existing = get_object(client, settings.live_bucket, key)
-        if existing is None or not same_history(existing[0], body):
+        if existing is None or not same_history(existing[0], history_body(release_bytes, manifest_bytes)):
             raise ArtifactRejected(
                 "release_id_reused",
                 f"release {release} was already deployed with different contents",
@@ -109,7 +109,12 @@ def history_body(release_bytes: bytes, manifest_bytes: bytes) -> bytes:
     One object rather than two saves a PUT per deploy. Both documents are kept byte for byte
     when they are one line each (as the build tool and Django write them), else re-serialised.
     """
-    return b"\n".join(_one_line(document) for document in (release_bytes, manifest_bytes)) + b"\n"
+    return b"".join(history_parts(release_bytes, manifest_bytes))
+
+
+def history_parts(release_bytes: bytes, manifest_bytes: bytes) -> list[bytes]:
+    """history_body's parts, for a PUT that does not join them (bodies.PartsBody)."""
+    return [_one_line(release_bytes), b"\n", _one_line(manifest_bytes), b"\n"]
 
 
 def _one_line(document: bytes) -> bytes:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import (
     BotoCoreError,
@@ -85,7 +87,7 @@ def stage(
     extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
     if packed.size <= SINGLE_PUT_BYTES:
         return _put(client, packed, bucket, key, extra, progress)
-    try:
+    with uploading(bucket, key):
         client.upload_file(
             str(packed.path),
             bucket,
@@ -94,10 +96,6 @@ def stage(
             Callback=progress,
             Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),
         )
-    except NoCredentialsError:
-        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except (ClientError, BotoCoreError) as error:
-        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
     if not read_etag:
         return None
     # The managed transfer returns nothing; one HEAD reads the ETag of what was just stored.
@@ -116,16 +114,23 @@ def _put(
     extra: dict[str, Any],
     progress: Callable[[int], None] | None,
 ) -> str:
-    try:
-        with packed.path.open("rb") as body:
-            response = client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-    except NoCredentialsError:
-        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except (ClientError, BotoCoreError) as error:
-        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+    with uploading(bucket, key), packed.path.open("rb") as body:
+        response = client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
     if progress is not None:
         progress(packed.size)
     return str(response["ETag"]).strip('"')
+
+
+@contextmanager
+def uploading(bucket: str, key: str) -> Iterator[None]:
+    """An upload's failures as UploadError, naming what went wrong (boto3's managed transfer wraps
+    S3's answer in S3UploadFailedError)."""
+    try:
+        yield
+    except NoCredentialsError:
+        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
+    except (ClientError, BotoCoreError, S3UploadFailedError) as error:
+        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
 
 
 class ProgressBar:

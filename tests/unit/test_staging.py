@@ -56,3 +56,13 @@ def test_a_large_artifact_goes_through_the_managed_transfer_and_is_read_back_onl
     head = moto_s3.head_object(Bucket="artifacts", Key="staging/r1.zip")
     assert etag == (head["ETag"].strip('"') if read_etag else None)
     assert head["Metadata"][META_SHA256] == packed.sha256
+
+
+@pytest.mark.parametrize("single_put", [8 * 1024 * 1024, 0], ids=["one-put", "managed-transfer"])
+def test_a_failed_upload_is_an_upload_error_naming_the_target(
+    moto_s3: Any, make_artifact: Callable[..., Packed], monkeypatch: pytest.MonkeyPatch, single_put: int
+) -> None:
+    monkeypatch.setattr(upload, "SINGLE_PUT_BYTES", single_put)
+    packed = make_artifact(FILES, release="r1")
+    with pytest.raises(upload.UploadError, match=r"upload to s3://missing/staging/r1\.zip failed"):
+        upload.stage(moto_s3, packed, "missing", "staging/r1.zip")

@@ -72,13 +72,18 @@ class S3Range:
         return data
 
     def initial_fragments(self) -> dict[int, bytes]:
-        """The tail already read, extended back to the tail-bytes hint in at most one more read."""
+        """The tail already read, extended back to the tail-bytes hint in at most one more read.
+
+        Handed over, not shared: this S3Range keeps the first read only when it is the whole artifact
+        (read_range serves from it), so the caller's forgetting the tail frees it (up to 64 MiB)."""
         start = self.size - len(self.first)
         fragments = {start: self.first}
         hint = _int_or_zero(self.metadata.get(META_TAIL_BYTES))
         wanted = min(hint, self.size, MAX_TAIL_HINT)
         if wanted > len(self.first):
             fragments = {self.size - wanted: self.read_range(self.size - wanted, start) + self.first}
+        if len(self.first) != self.size:
+            self.first = b""
         return fragments
 
 

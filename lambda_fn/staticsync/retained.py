@@ -64,7 +64,6 @@ def open_artifact_of(client: Any, settings: Settings, bucket: str, key: str, rel
         artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
     except ArtifactRejected as error:
         raise RepairRefused(f"{where} is not a sound artifact ({error.code}: {error})") from None
-    artifact.file.forget_all()
     if artifact.record.release != release:
         raise RepairRefused(
             f"{where} holds release {artifact.record.release}, not the live release {release} "

@@ -155,7 +155,6 @@ def _deploy(
             "the artifact has no release-sha256 metadata: stage it with build_tool",
         )
     artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
-    artifact.file.forget_all()  # the tail is parsed; members are read by their own spans
     view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
     report.release, report.files_total = view.release, view.record.file_count
     report.commit = view.record.source_commit

@@ -103,3 +103,15 @@ def test_the_handler_passes_each_records_size() -> None:
 
     assert object_sizes(event) == {("artifacts", "staging/a b.zip"): 7}
     assert object_sizes({"Records": [{"s3": {"object": {"key": "k", "size": 0}}}]}) == {}
+
+
+def test_the_first_read_is_handed_over_unless_it_is_the_whole_artifact(moto_s3: Any) -> None:
+    moto_s3.put_object(Bucket="artifacts", Key="staging/big.zip", Body=bytes(3 * TAIL_BYTES))
+    moto_s3.put_object(Bucket="artifacts", Key="staging/small.zip", Body=b"0123456789")
+    big = S3Range(moto_s3, "artifacts", "staging/big.zip")
+    small = S3Range(moto_s3, "artifacts", "staging/small.zip")
+
+    assert [len(part) for part in big.initial_fragments().values()] == [TAIL_BYTES]
+    assert big.first == b""  # the caller's fragments hold the only copy, freed when it forgets them
+    assert small.initial_fragments() == {0: b"0123456789"}
+    assert small.read_range(2, 5) == b"234"  # served from the whole first read, no request

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT / "lambda_fn"), str(ROOT)]
 
-from staticsync.contract import (  # noqa: E402
+from staticsync.model.contract import (  # noqa: E402
     FILES_DIR,
     MANIFEST_NAME,
     META_RELEASE_SHA256,

@@ -18,13 +18,18 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from . import __version__, pipeline, plan_cmd, prune_cmd, rollback_cmd, status
-from .collect import ALLOWED_STORAGES, DEFAULT_STORAGE, CollectError, SettingsError
+from . import __version__
+from .aws.reports import WaitError, WaitTimeout, add_wait_arguments, describe
+from .aws.staging import UploadError
+from .build.collect import ALLOWED_STORAGES, DEFAULT_STORAGE, CollectError, SettingsError
+from .build.pack import PackageError
+from .commands import package as pipeline
+from .commands import plan as plan_cmd
+from .commands import prune as prune_cmd
+from .commands import rollback as rollback_cmd
+from .commands import status
 from .env import Environment
 from .errors import Cancelled, UsageError
-from .package import PackageError
-from .upload import UploadError
-from .wait import WaitError, WaitTimeout, add_wait_arguments, describe
 
 
 class ExitCode(IntEnum):

@@ -10,17 +10,23 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from staticsync.cdn_index import SiblingStore
 from staticsync.config import Settings
+from staticsync.deploy.run import deploy
 from staticsync.dispatch import handle_event, object_sizes
-from staticsync.events import ARTIFACT, PRUNE_REQUEST, ROLLBACK_REQUEST
 from staticsync.meter import RequestMeter, metered_s3_client
-from staticsync.notify import Notifier
-from staticsync.outbox import write_report
-from staticsync.prune import PruneReport, handle_prune_request, is_scheduled, prune_after_cutover, prune_live
+from staticsync.model.events import ARTIFACT, PRUNE_REQUEST, ROLLBACK_REQUEST
+from staticsync.notify.cutover import Notifier
+from staticsync.notify.keyvaluestore import SiblingStore
+from staticsync.notify.report_object import write_report
+from staticsync.operations.prune import (
+    PruneReport,
+    handle_prune_request,
+    is_scheduled,
+    prune_after_cutover,
+    prune_live,
+)
+from staticsync.operations.rollback import handle_request
 from staticsync.report import SyncReport
-from staticsync.rollback import handle_request
-from staticsync.sync import deploy
 
 logger = Logger()
 # The template sets POWERTOOLS_METRICS_NAMESPACE; a default keeps a bare run (tests, local) working.

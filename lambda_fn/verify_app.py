@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staticsync.config import Settings
 from staticsync.meter import RequestMeter, metered_s3_client
-from staticsync.repair import Depth, RepairRefused, verify_live
+from staticsync.operations.repair import Depth, RepairRefused, verify_live
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StaticDeploy"))

@@ -18,7 +18,7 @@ if starting_deploystatic(sys.argv):
     # Django imports the apps in INSTALLED_APPS order: listed first, this runs before any other app
     # can build the project's static storage (an S3 one would load its manifest from S3). The local
     # storage is what build_tool uses; the collect then configures it fully.
-    from build_tool.collect import force_local_storage
+    from build_tool.build.collect import force_local_storage
 
     force_local_storage()
 

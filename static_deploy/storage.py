@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from static_deploy.config import static_deploy
 
-HISTORY_NAME = "history.jsonl"  # staticsync.live.HISTORY_NAME: line 1 the record, line 2 the manifest
+HISTORY_NAME = "history.jsonl"  # staticsync.live.state.HISTORY_NAME: line 1 the record, line 2 the manifest
 
 
 class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):

@@ -9,9 +9,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from build_tool.package import Packed, pack
-from build_tool.upload import stage
-from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, hashed_name, parse_release
+from build_tool.aws.staging import stage
+from build_tool.build.pack import Packed, pack
+from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, hashed_name, parse_release
 
 
 def collected_tree(files: dict[str, bytes]) -> dict[str, bytes]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
+from build_tool.build.pack import Packed
 from devtools.lambda_context import FakeContext
 from tests.artifacts import build, collected_tree
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from staticsync.config import Settings
 from staticsync.meter import RequestMeter
-from staticsync.order import RollbackRequest
+from staticsync.model.order import RollbackRequest
+from staticsync.operations.rollback import handle_request
 from staticsync.report import SyncReport
-from staticsync.rollback import handle_request
 
 
 def stage_request(

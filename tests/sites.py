@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from build_tool.package import Packed
-from staticsync.contract import MANIFEST_NAME, format_timestamp
+from build_tool.build.pack import Packed
+from staticsync.model.contract import MANIFEST_NAME, format_timestamp
 from tests.artifacts import build, collected_tree, stage_artifact
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

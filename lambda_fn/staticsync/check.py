@@ -21,8 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Settings
 from .errors import ConfigError, SyncError
-from .repair import Depth, RepairRefused, VerifyReport, verify_live
-from .verify import Problem
+from .model.verdicts import Problem
+from .operations.repair import Depth, RepairRefused, VerifyReport, verify_live
 
 __all__ = ["Exit", "Problem", "check_live", "main"]
 

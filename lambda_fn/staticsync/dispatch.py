@@ -8,7 +8,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import ArtifactGone, SyncError
-from .events import decode_key, record_kind, skip_reason
+from .model.events import decode_key, record_kind, skip_reason
 from .report import SyncReport
 
 ARTIFACT_GONE = "artifact_gone"

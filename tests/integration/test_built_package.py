@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from build_tool.package import Packed
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
+from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,10 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, check_live, main
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.sites import stage_version
 
 Break = Callable[[Any, Settings, dict[str, str]], None]

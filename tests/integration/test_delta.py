@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
 from staticsync.config import Settings
+from staticsync.deploy.run import deploy
 from staticsync.meter import RequestMeter
-from staticsync.repair import verify_live
+from staticsync.operations.repair import verify_live
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import read_packed
 from tests.inprocess import ROOT, cli
 

@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
+from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.check import Problem, check_live
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.errors import OutOfTime
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import read_packed, stage_artifact
 from tests.faults import KINDS, Faults
 from tests.rollbacks import run_request, stage_request

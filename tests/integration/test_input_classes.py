@@ -19,7 +19,10 @@ from botocore.exceptions import ReadTimeoutError
 
 from devtools.seaweed import S3Server
 from staticsync.config import Settings
-from staticsync.contract import (
+from staticsync.deploy.run import deploy
+from staticsync.errors import TransientReadError
+from staticsync.meter import RequestMeter
+from staticsync.model.contract import (
     FILES_DIR,
     MANIFEST_NAME,
     META_RELEASE_SHA256,
@@ -27,10 +30,7 @@ from staticsync.contract import (
     RELEASE_NAME,
     dumps,
 )
-from staticsync.errors import TransientReadError
-from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.conftest import FakeContext, load_event
 from tests.handler import fresh_handler

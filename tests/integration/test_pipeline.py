@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
 from devtools.seaweed import S3Server
-from staticsync.contract import FILES_DIR
+from staticsync.deploy.run import deploy
 from staticsync.errors import LiveChanged
-from staticsync.live import HISTORY_NAME
+from staticsync.live.state import HISTORY_NAME
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import FILES_DIR
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import read_packed
 from tests.conftest import FakeContext
 from tests.handler import fresh_handler

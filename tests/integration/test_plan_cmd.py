@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from devtools.seaweed import S3Server
-from staticsync.live import HISTORY_NAME
+from staticsync.live.state import HISTORY_NAME
 from tests.handler import fresh_handler
 from tests.inprocess import ROOT, Done, cli
 from tests.integration.test_pipeline import upload_and_handle

@@ -16,14 +16,20 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.dispatch import handle_event
-from staticsync.events import PRUNE_REQUEST, record_kind
-from staticsync.live import read_record
+from staticsync.live.state import read_record
 from staticsync.meter import RequestMeter
-from staticsync.prune import RETIRED_TAG, handle_prune_request, parse_request, prune_live, request_object_key
+from staticsync.model.contract import MANIFEST_NAME
+from staticsync.model.events import PRUNE_REQUEST, record_kind
+from staticsync.operations.prune import (
+    RETIRED_TAG,
+    handle_prune_request,
+    parse_request,
+    prune_live,
+    request_object_key,
+)
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.sites import build_version
 
@@ -157,8 +163,8 @@ def cli(argv: list[str]) -> tuple[int, str]:
     import argparse
     import io
 
+    from build_tool.commands.prune import add_arguments, run_prune
     from build_tool.env import Environment
-    from build_tool.prune_cmd import add_arguments, run_prune
 
     out = io.StringIO()
     env = Environment(stdout=out, stderr=io.StringIO())

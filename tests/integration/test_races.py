@@ -15,11 +15,11 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.errors import LiveChanged
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.rollbacks import run_request, stage_request
 from tests.sites import build_version, stage_version

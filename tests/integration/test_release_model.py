@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
+from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.errors import LiveStateError
-from staticsync.live import HISTORY_NAME
+from staticsync.live.state import HISTORY_NAME
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import build, collected_tree, stage_artifact
 from tests.sites import build_version
 from tests.unit.test_hostile_archives import V1_APP, Draft, pack

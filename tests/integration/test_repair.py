@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, main
 from staticsync.config import Settings
-from staticsync.contract import FILES_DIR
-from staticsync.headers import HeaderPolicy
-from staticsync.live import HISTORY_NAME
+from staticsync.deploy.run import deploy
+from staticsync.live.state import HISTORY_NAME
 from staticsync.meter import RequestMeter
-from staticsync.repair import Depth, RepairRefused, verify_live
+from staticsync.model.contract import FILES_DIR
+from staticsync.model.headers import HeaderPolicy
+from staticsync.model.verdicts import Problem
+from staticsync.operations.repair import Depth, RepairRefused, verify_live
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
-from staticsync.verify import Problem
 from tests.artifacts import read_packed, stage_artifact
 from tests.conftest import FakeContext
 from tests.handler import fresh_handler

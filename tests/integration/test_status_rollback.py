@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
+from build_tool.aws.reports import Waiter
 from build_tool.cli import main
 from build_tool.env import Environment
-from build_tool.wait import Waiter
 from devtools.seaweed import S3Server
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
-from staticsync.journal import claim_entry
+from staticsync.deploy.run import deploy
+from staticsync.live.journal import claim_entry
 from staticsync.meter import RequestMeter
-from staticsync.order import JournalEntry
+from staticsync.model.contract import MANIFEST_NAME
+from staticsync.model.order import JournalEntry
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.conftest import FakeContext
 from tests.handler import fresh_handler
 from tests.rollbacks import run_request, stage_request

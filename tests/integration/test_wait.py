@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from build_tool.upload import stage
-from build_tool.wait import Waiter, WaitTimeout
+from build_tool.aws.reports import Waiter, WaitTimeout
+from build_tool.aws.staging import stage
+from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
-from staticsync.outbox import normal_etag, report_key
+from staticsync.notify.report_object import normal_etag, report_key
 from tests.conftest import FakeContext
 from tests.handler import fresh_handler
 

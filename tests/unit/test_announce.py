@@ -10,7 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from staticsync.announce import (
+from staticsync.config import Settings
+from staticsync.notify.eventbridge import (
     DETAIL_TYPE,
     SOURCE,
     AnnounceFailed,
@@ -18,7 +19,6 @@ from staticsync.announce import (
     announce_quietly,
     release_live_entry,
 )
-from staticsync.config import Settings
 from staticsync.report import SyncReport
 
 SETTINGS = Settings(live_bucket="live", live_prefix="static/", event_bus_name="default")

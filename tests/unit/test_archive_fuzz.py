@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from staticsync.archive import Artifact
+from build_tool.build.pack import Packed
+from staticsync.artifact.archive import Artifact
+from staticsync.artifact.ranged import SparseFile
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME, RELEASE_NAME
 from staticsync.errors import ArtifactRejected
-from staticsync.remote import SparseFile
+from staticsync.model.contract import MANIFEST_NAME, RELEASE_NAME
 from tests.sites import build_version
 
 SEED = 20261127

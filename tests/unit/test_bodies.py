@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from staticsync.bodies import PartsBody
 from staticsync.config import Settings
-from staticsync.live import HISTORY_NAME, history_body, write_history
+from staticsync.live.bodies import PartsBody
+from staticsync.live.state import HISTORY_NAME, history_body, write_history
 
 PARTS = [b"release.json line", b"", b"\n", bytes(range(256)) * 9, b"\n"]
 

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from staticsync.cdn_siblings import (
+from staticsync.model.contract import FILES_DIR
+from staticsync.model.siblings import (
     IDENTITY,
     MAX_BATCH_KEYS,
     MAX_KEY_BYTES,
@@ -25,7 +26,6 @@ from staticsync.cdn_siblings import (
     sibling_index,
     store_bytes,
 )
-from staticsync.contract import FILES_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_JS = ROOT / "cdn" / "serve_precompressed.js"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from build_tool import cli, pipeline
+from build_tool import cli
+from build_tool.commands import package as pipeline
 from build_tool.env import Environment
 from tests.inprocess import PROJECTS, ROOT
 from tests.inprocess import cli as run

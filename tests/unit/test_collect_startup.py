@@ -40,7 +40,7 @@ def test_an_app_touching_the_static_storage_at_startup_gets_the_local_one(
     ]
     done = cli([*args, "--release", "r1", "--quiet"], tmp_path, inspect=what_the_app_saw, **CLOSED)
     assert (done.returncode, done.stderr) == (0, "")
-    local = "build_tool.compress.CompressedManifestStaticFilesStorage"
+    local = "build_tool.build.compress.CompressedManifestStaticFilesStorage"
     assert done.value == {"seen": [local, local], "s3_storage_imported": False}
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from whitenoise.compress import Compressor
 
-from build_tool.cache import CompressionCache, CompressionStats
-from build_tool.compress import CachedCompressor
+from build_tool.build.cache import CompressionCache, CompressionStats
+from build_tool.build.compress import CachedCompressor
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = """

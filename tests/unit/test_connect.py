@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from build_tool import connect
-from build_tool.upload import UploadError
+from build_tool.aws import connect
+from build_tool.aws.staging import UploadError
 
 ARGS = argparse.Namespace(output=None, bucket="artifacts", profile=None, live_bucket=None, full=False)
 

@@ -1,5 +1,5 @@
 """Delta builds on the build side: what the live release has is neither compressed nor packed, and the
-record still lists every file of the release (build_tool.delta, docs/artifact.md "Delta artifacts")."""
+record still lists every file of the release (build_tool.build.delta, docs/artifact.md "Delta artifacts")."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from build_tool.collect import DEFAULT_STORAGE
-from build_tool.delta import Base, BaseSlot, base_of, release_files
-from build_tool.package import PackageError, Packed, check_packable
-from staticsync.contract import FILES_DIR, RELEASE_NAME
+from build_tool.build.collect import DEFAULT_STORAGE
+from build_tool.build.delta import Base, BaseSlot, base_of, release_files
+from build_tool.build.pack import PackageError, Packed, check_packable
+from staticsync.model.contract import FILES_DIR, RELEASE_NAME
 from tests.inprocess import PROJECTS, cli, forked
 from tests.unit.test_compress_cache import write_project
 
@@ -29,7 +29,8 @@ def build(folder: Path, out: Path, base: Base | None = None) -> tuple[Packed, tu
     skipped because the base has them)."""
 
     def work() -> tuple[Packed, tuple[int, int, int]]:
-        from build_tool import collect, package
+        from build_tool.build import collect
+        from build_tool.build import pack as package
 
         static = out.with_suffix(".static")
         slot = BaseSlot(base)
@@ -101,8 +102,8 @@ def test_a_family_the_base_holds_only_in_part_cannot_be_packed() -> None:
 
 
 def test_a_delta_is_built_only_against_another_live_release_of_the_same_storage() -> None:
-    from staticsync.contract import ReleaseRecord
-    from staticsync.plan import LiveState
+    from staticsync.model.contract import ReleaseRecord
+    from staticsync.model.plan import LiveState
 
     record = ReleaseRecord("r1", "2026-01-01T00:00:00Z", {"a.css": "1"}, "0" * 64, storage=DEFAULT_STORAGE)
     live = LiveState(b"{}", '"e"', "r1", record)
@@ -141,7 +142,7 @@ def test_full_ignores_the_live_bucket_and_reads_nothing(tmp_path: Path) -> None:
 def test_a_files_digest_is_read_once_and_read_again_when_the_file_is_rewritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from build_tool import delta
+    from build_tool.build import delta
 
     target = tmp_path / "a.css"
     target.write_bytes(b"one")

@@ -12,17 +12,18 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from build_tool.delta import Base
-from build_tool.package import pack
-from staticsync.archive import Artifact, check_record_matches
+from build_tool.build.delta import Base
+from build_tool.build.pack import pack
+from staticsync.artifact.archive import Artifact
+from staticsync.artifact.members import check_record_matches
+from staticsync.artifact.ranged import BytesRange, SparseFile
 from staticsync.config import Settings
-from staticsync.contract import ReleaseRecord, ReleaseView, parse_release
 from staticsync.errors import ArtifactRejected
-from staticsync.history import delta_reason, not_retained
-from staticsync.live import history_body, same_history
-from staticsync.order import JournalEntry, Position
-from staticsync.plan import Intent, LiveState, make_plan
-from staticsync.remote import BytesRange, SparseFile
+from staticsync.live.state import history_body, same_history
+from staticsync.live.walk import delta_reason, not_retained
+from staticsync.model.contract import ReleaseRecord, ReleaseView, parse_release
+from staticsync.model.order import JournalEntry, Position
+from staticsync.model.plan import Intent, LiveState, make_plan
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 DEPLOY = Intent("s3://artifacts/staging/r2.zip", NOW)
@@ -230,6 +231,6 @@ def test_a_staged_delta_is_no_rollback_target_while_its_base_is_not_live() -> No
 
 
 def test_a_delta_refused_for_its_base_is_judged_again_when_staged_again() -> None:
-    from staticsync.sync import LIVE_RELATIVE
+    from staticsync.deploy.run import LIVE_RELATIVE
 
     assert {"base_not_live", "not_retained"} <= LIVE_RELATIVE

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from build_tool.package import Packed
-from build_tool.upload import stage
+from build_tool.aws.staging import stage
+from build_tool.build.pack import Packed
 from staticsync.config import Settings
 from staticsync.dispatch import ARTIFACT_GONE, RecordsFailed, handle_event
 from staticsync.errors import ArtifactGone, TransientReadError
-from staticsync.events import ARTIFACT, NOT_ARTIFACTS_BUCKET, ROLLBACK_REQUEST
+from staticsync.model.events import ARTIFACT, NOT_ARTIFACTS_BUCKET, ROLLBACK_REQUEST
 from staticsync.report import SyncReport
 from tests.conftest import FakeContext, load_event
 from tests.handler import fresh_handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from staticsync.config import Settings
-from staticsync.headers import HeaderPolicy
+from staticsync.model.headers import HeaderPolicy
 
 MANIFEST = {
     "css/site.css": "css/site.0123456789ab.css",

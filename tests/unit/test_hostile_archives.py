@@ -19,10 +19,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
-from staticsync.archive import Artifact, check_key_length
+from staticsync.artifact.archive import Artifact
+from staticsync.artifact.members import check_key_length
+from staticsync.artifact.ranged import S3Range, SparseFile
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.contract import (
+from staticsync.deploy.run import deploy
+from staticsync.errors import ArtifactGone, ArtifactRejected, TransientReadError
+from staticsync.meter import RequestMeter
+from staticsync.model.contract import (
     FILES_DIR,
     MANIFEST_NAME,
     META_RELEASE_SHA256,
@@ -31,11 +36,7 @@ from staticsync.contract import (
     dumps,
     unsafe_path_reason,
 )
-from staticsync.errors import ArtifactGone, ArtifactRejected, TransientReadError
-from staticsync.meter import RequestMeter
-from staticsync.remote import S3Range, SparseFile
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 from tests.conftest import load_event
 from tests.handler import fresh_handler

@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from staticsync.config import Settings
-from staticsync.invalidate import (
+from staticsync.notify.invalidate import (
     MAX_PATHS_IN_PROGRESS,
     batches,
     caller_reference,

@@ -9,14 +9,14 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from build_tool.package import Packed
-from staticsync.cdn_index import SiblingStore
-from staticsync.cdn_siblings import IndexChanges
+from build_tool.build.pack import Packed
 from staticsync.config import Settings
+from staticsync.deploy.run import deploy
 from staticsync.meter import RequestMeter
-from staticsync.notify import Notifier
+from staticsync.model.siblings import IndexChanges
+from staticsync.notify.cutover import Notifier
+from staticsync.notify.keyvaluestore import SiblingStore
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import stage_artifact
 
 ARN = "arn:aws:cloudfront::123456789012:key-value-store/abc"

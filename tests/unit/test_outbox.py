@@ -9,7 +9,7 @@ import pytest
 
 from staticsync.config import Settings
 from staticsync.errors import ConfigError
-from staticsync.outbox import (
+from staticsync.notify.report_object import (
     normal_etag,
     report_key,
     report_key_for,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from build_tool.package import PackageError
-from staticsync.archive import Artifact
+from build_tool.build.pack import PackageError
+from staticsync.artifact.archive import Artifact
+from staticsync.artifact.ranged import BytesRange, SparseFile
 from staticsync.config import Settings
-from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME
-from staticsync.remote import BytesRange, SparseFile
+from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME
 from tests.artifacts import build, collected_tree
 
 FILES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tool.pipeline import Stopwatch
+from build_tool.commands.package import Stopwatch
 from tests.inprocess import PROJECTS
 from tests.inprocess import cli as run
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from staticsync.contract import ReleaseRecord, ReleaseView
 from staticsync.errors import ArtifactRejected
-from staticsync.order import JournalEntry, Position, digest
-from staticsync.plan import Intent, LiveState, Plan, make_plan
+from staticsync.model.contract import ReleaseRecord, ReleaseView
+from staticsync.model.order import JournalEntry, Position, digest
+from staticsync.model.plan import Intent, LiveState, Plan, make_plan
 
 
 def sha(data: str) -> str:

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from build_tool.aws.live import LiveReadError, read_live_state
 from build_tool.cli import PLAN_CODES, ExitCode
-from build_tool.plan_cmd import LiveReadError, Preview, as_json, judge, read_live_state, table
+from build_tool.commands.plan import Preview, as_json, judge, table
 from staticsync.config import Settings
-from staticsync.contract import MANIFEST_NAME
+from staticsync.deploy.run import deploy
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
-from staticsync.sync import deploy
 from tests.artifacts import build, collected_tree, read_packed, stage_artifact
 from tests.inprocess import PROJECTS
 from tests.inprocess import cli as run

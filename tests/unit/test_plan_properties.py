@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from staticsync.contract import ReleaseRecord, ReleaseView, format_timestamp
-from staticsync.plan import Intent, LiveState, Plan, make_plan
+from staticsync.model.contract import ReleaseRecord, ReleaseView, format_timestamp
+from staticsync.model.plan import Intent, LiveState, Plan, make_plan
 
 # Few names and few contents, so that random releases share, change and drop files often.
 NAMES = ["app.css", "app.js", "logo.png", "robots.txt", "admin/base.css", "fonts/a.woff2"]

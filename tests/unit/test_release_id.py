@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from build_tool.release import detect
+from build_tool.build.release import detect
 from tests.inprocess import cli, git, git_project
 
 

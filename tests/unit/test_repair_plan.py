@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from staticsync.config import Settings
-from staticsync.verify import (
+from staticsync.model.verdicts import (
     Listed,
     Problem,
     compare_listing,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from staticsync.order import JournalEntry
-from staticsync.retention import Decision, Link, Policy, Stored, decide, needs_more, retained, to_retire
+from staticsync.model.order import JournalEntry
+from staticsync.model.retention import Decision, Link, Policy, Stored, decide, needs_more, retained, to_retire
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -192,7 +192,7 @@ def test_the_prune_after_a_cutover_runs_only_after_one_and_never_fails_the_deplo
     outcome: str, after_deploy: bool, runs: bool
 ) -> None:
     from staticsync.config import Settings
-    from staticsync.prune import prune_after_cutover
+    from staticsync.operations.prune import prune_after_cutover
     from staticsync.report import SyncReport
 
     report = SyncReport("s3://artifacts/staging/r1.zip", outcome=outcome)

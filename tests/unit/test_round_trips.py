@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from staticsync import sync
+from build_tool.build.pack import Packed
+from staticsync.artifact.ranged import TAIL_BYTES, TAIL_SHARE, WHOLE_READ_BYTES, first_read
 from staticsync.config import Settings
+from staticsync.deploy import run as sync
 from staticsync.meter import RequestMeter
-from staticsync.remote import TAIL_BYTES, TAIL_SHARE, WHOLE_READ_BYTES, first_read
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 
@@ -154,10 +154,10 @@ def test_the_first_read_takes_a_small_artifact_whole_and_a_large_ones_tail() -> 
 def test_a_live_record_and_manifest_with_the_artifacts_bytes_are_taken_from_it_not_parsed_again(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
-    from staticsync.archive import Artifact
-    from staticsync.contract import ReleaseView
-    from staticsync.live import Known, read_live
-    from staticsync.remote import BytesRange, SparseFile
+    from staticsync.artifact.archive import Artifact
+    from staticsync.artifact.ranged import BytesRange, SparseFile
+    from staticsync.live.state import Known, read_live
+    from staticsync.model.contract import ReleaseView
 
     def opened(packed: Packed) -> Known:
         artifact = Artifact(SparseFile(BytesRange(packed.path.read_bytes())), SETTINGS, packed.release_sha256)

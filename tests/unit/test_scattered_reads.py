@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from staticsync.archive import COALESCE_GAP, GROUP_BYTES, Artifact
+from staticsync.artifact.archive import COALESCE_GAP, GROUP_BYTES, Artifact
+from staticsync.artifact.ranged import MAX_TAIL_HINT, TAIL_BYTES, BytesRange, S3Range, SparseFile, first_read
 from staticsync.config import Settings
-from staticsync.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, ReleaseRecord
 from staticsync.dispatch import object_sizes
-from staticsync.remote import MAX_TAIL_HINT, TAIL_BYTES, BytesRange, S3Range, SparseFile, first_read
+from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, ReleaseRecord
 
 MEMBERS, MEMBER_BYTES = 10_000, 4096  # a 41 MB artifact: 100 changes spread evenly are 400 KB apart
 

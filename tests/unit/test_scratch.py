@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from build_tool import scratch
-from build_tool.cache import CompressionCache
-from build_tool.collect import failure
+from build_tool.build import scratch
+from build_tool.build.cache import CompressionCache
+from build_tool.build.collect import failure
 from tests.unit.test_compress_cache import package, write_project
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from build_tool import upload
-from build_tool.package import Packed
-from staticsync.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
+from build_tool.aws import staging as upload
+from build_tool.build.pack import Packed
 from staticsync.meter import RequestMeter
+from staticsync.model.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
 
 FILES = {f"css/f{i:02}.css": f".c{i} {{ color: red; }}\n".encode() * 20 for i in range(10)}
 

@@ -8,12 +8,12 @@ import io
 import pytest
 
 from build_tool import cli
+from build_tool.commands.rollback import RollbackRefused, choose
+from build_tool.commands.status import Live, Row, Status, as_json, settings_of, table, verdict
 from build_tool.env import Environment
 from build_tool.errors import UsageError
-from build_tool.rollback_cmd import RollbackRefused, choose
-from build_tool.status import Live, Row, Status, as_json, settings_of, table, verdict
-from staticsync.history import ABANDONED, LIVE, REPLACED, Place, walk
-from staticsync.order import JournalEntry
+from staticsync.live.walk import ABANDONED, LIVE, REPLACED, Place, walk
+from staticsync.model.order import JournalEntry
 
 
 def entry(sequence: int, release: str, previous_sequence: int, kind: str = "deploy") -> JournalEntry:

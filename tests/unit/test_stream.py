@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from staticsync import remote, stream, sync
-from staticsync.archive import Artifact
+from build_tool.build.pack import Packed
+from staticsync.artifact import ranged as remote
+from staticsync.artifact import stream
+from staticsync.artifact.archive import Artifact
+from staticsync.artifact.ranged import BytesRange, SparseFile
 from staticsync.config import Settings
-from staticsync.contract import FILES_DIR, RELEASE_NAME
+from staticsync.deploy import run as sync
 from staticsync.errors import ArtifactRejected
 from staticsync.meter import RequestMeter
-from staticsync.remote import BytesRange, SparseFile
+from staticsync.model.contract import FILES_DIR, RELEASE_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from staticsync.prune import RETIRED_TAG, SCHEDULED
+from staticsync.operations.prune import RETIRED_TAG, SCHEDULED
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION = "SyncFunction"

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from build_tool.package import Packed
-from staticsync import execute, sync, upload
-from staticsync.archive import Artifact
+from build_tool.build.pack import Packed
+from staticsync.artifact.archive import Artifact
 from staticsync.config import Settings
-from staticsync.live import HISTORY_NAME, history_body
+from staticsync.deploy import execute, upload
+from staticsync.deploy import run as sync
+from staticsync.live.state import HISTORY_NAME, history_body
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
@@ -97,8 +98,8 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
 def test_streamed_spans_are_cut_into_contiguous_pieces_at_member_boundaries(
     make_artifact: Callable[..., Packed],
 ) -> None:
-    from staticsync.archive import Artifact
-    from staticsync.remote import BytesRange, SparseFile
+    from staticsync.artifact.archive import Artifact
+    from staticsync.artifact.ranged import BytesRange, SparseFile
 
     packed = make_artifact(FILES, release="r1")
     artifact = Artifact(SparseFile(BytesRange(packed.path.read_bytes())), SETTINGS, None)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from build_tool.wait import (
+from build_tool.aws.reports import (
     BACKOFF,
     MAX_DELAY,
     Waiter,
@@ -144,7 +144,8 @@ def test_the_report_reads_as_one_line() -> None:
 def run_cli(monkeypatch: pytest.MonkeyPatch, outcome: str | Exception, *flags: str) -> tuple[int, str]:
     import io
 
-    from build_tool import cli, pipeline
+    from build_tool import cli
+    from build_tool.commands import package as pipeline
     from build_tool.env import Environment
 
     def package(args: Any, env: Any) -> dict[str, Any]:
@@ -191,7 +192,8 @@ def test_no_report_in_time_exits_9_with_one_line(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize("flags", [["--output", "x.zip"], ["--timeout", "0"], ["--report-prefix", "reports"]])
 def test_wait_flags_that_cannot_work_are_usage_errors(tmp_path: Any, flags: list[str]) -> None:
-    from build_tool import cli, pipeline
+    from build_tool import cli
+    from build_tool.commands import package as pipeline
     from build_tool.errors import UsageError
 
     args = cli.parser().parse_args(["package", "--settings", "s", "--bucket", "b", "--wait", *flags])

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from build_tool import cli
-from build_tool.collect import SettingsError
+from build_tool.build.collect import SettingsError
 from build_tool.env import Environment
 from static_deploy.config import STORAGE_KEYS, static_deploy, unknown_keys
 

@@ -1,0 +1,1 @@
+"""One module per `build_tool` command: package, plan, status, rollback, prune."""

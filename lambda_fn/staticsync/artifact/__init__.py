@@ -1,0 +1,1 @@
+"""A staged artifact read from S3: ranged reads, the zip's member table, checked members, streaming."""

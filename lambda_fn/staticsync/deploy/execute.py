@@ -1,0 +1,197 @@
+"""Run a plan's phases against the live bucket: upload, keep the history, claim, cut over."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..artifact.archive import Artifact
+from ..config import Settings
+from ..errors import LiveChanged, LiveStateError, OutOfTime
+from ..live.journal import ClaimTaken, claim_entry
+from ..live.state import cut_over, read_live, write_history
+from ..model.contract import ReleaseView
+from ..model.headers import HeaderPolicy
+from ..model.order import JournalEntry
+from ..model.plan import Intent, LiveState, Plan, make_plan
+from ..notify.cutover import SILENT, Notifier
+from ..report import SyncReport
+from .upload import put_files, read_spans, upload_spans
+
+# Mutable (unhashed) files up to this size are read and checked in memory before any is written;
+# past it they are checked in a first pass and read again to upload.
+PREVERIFY_BYTES = 64 * 1024 * 1024
+# Stop before the cutover when less time than this is left in the invocation.
+CUTOVER_MARGIN_SECONDS = 15.0
+# Abandoned journal claims stepped over before giving up (each is a deploy that died mid-way).
+MAX_CLAIMS = 16
+
+
+class Executor:
+    """Runs a plan's phases in order: content-addressed names with the history and the journal
+    claim beside them, mutable names, cutover. Everything before the cutover is invisible to
+    visitors or undone by the next deploy (the claim names what this one overwrote)."""
+
+    def __init__(
+        self,
+        client: Any,
+        settings: Settings,
+        artifact: Artifact,
+        view: ReleaseView,
+        report: SyncReport,
+        remaining_seconds: Callable[[], float],
+        notifier: Notifier = SILENT,
+    ) -> None:
+        self.client, self.settings, self.artifact, self.view = client, settings, artifact, view
+        self.report, self.remaining_seconds, self.notifier = report, remaining_seconds, notifier
+        self.policy = HeaderPolicy(settings, frozenset(view.record.files), view.hashed)
+        self.uploaded = _counter(report, settings)
+
+    def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:
+        """A plan up to PREVERIFY_BYTES is read in one pass of coalesced ranges, so a file and its
+        hashed copy share a GET although they are written in different phases. A larger one is
+        streamed: one pass uploads the content-addressed names and checks the others (keeping them
+        when they fit in memory), and only if they did not fit, a second pass uploads them."""
+        self.check_time("uploading")
+        files, plan = self.upload_immutable(plan, live, intent)
+        changes = self.notifier.before_mutable(self.settings, plan, live, self.sizes)
+        unread = [p for p in plan.mutable if p not in files]
+        if sum(self.artifact.size_of(p) for p in unread) > PREVERIFY_BYTES:
+            self.stream(unread)
+            unread = []
+        files.update(read_spans(self.artifact, self.artifact.spans(unread), self.workers))
+        self.put(files, [p for p in plan.mutable if p in files])
+        self.check_time("the cutover")
+        self.cut_over(plan)
+        if self.report.outcome == "deployed":
+            self.notifier.release_live(self.settings, self.report, plan, live, changes)
+
+    def upload_immutable(self, plan: Plan, live: LiveState, intent: Intent) -> tuple[dict[str, bytes], Plan]:
+        """Upload the content-addressed names, keep the history and claim the journal place; the
+        mutable files read on the way (checked) when they fit in memory, and the claimed plan."""
+        if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
+            # Every file is read and checked before anything is written; then the release record
+            # and the journal claim go beside the content-addressed names (none is visible before
+            # the cutover, and a claim whose deploy dies is stepped over by the next one).
+            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="claim") as side:
+                history = side.submit(self.keep_history)
+                claimed = side.submit(self.claim, plan, live, intent)
+                self.put(files, plan.immutable, only_new=True)
+                history.result()
+                return files, claimed.result()
+        fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
+        files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
+        self.keep_history()
+        return (files if fits else {}), self.claim(plan, live, intent)
+
+    def sizes(self) -> dict[str, int]:
+        # A delta's inherited files have no member to size: their families are inherited whole, so
+        # the sibling index keeps their live entries and never reads these zeros.
+        members = self.artifact.members
+        return {
+            path: self.artifact.size_of(path) if path in members else 0 for path in self.view.record.files
+        }
+
+    @property
+    def workers(self) -> int:
+        return self.settings.upload_concurrency
+
+    def put(
+        self, files: dict[str, bytes], paths: list[str] | tuple[str, ...], only_new: bool = False
+    ) -> None:
+        put_files(
+            self.client,
+            self.settings,
+            self.artifact,
+            files,
+            paths,
+            self.policy,
+            self.uploaded,
+            only_new=only_new,
+        )
+
+    def stream(
+        self, paths: Any, only: frozenset[str] | None = None, keep_others: bool = False
+    ) -> dict[str, bytes]:
+        spans = self.artifact.spans(paths)
+        return upload_spans(
+            self.client,
+            self.settings,
+            self.artifact,
+            spans,
+            self.policy,
+            self.uploaded,
+            only=only,
+            keep_others=keep_others,
+            only_new=only is not None,
+        )
+
+    def keep_history(self) -> None:
+        self.check_time("writing the release record")
+        record = self.view.record
+        write_history(
+            self.client, self.settings, record.release, self.artifact.release_bytes, self.view.manifest_bytes
+        )
+
+    def claim(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
+        """Own the next place in the journal; each place an abandoned deploy claimed is stepped over,
+        and the unhashed names it may have overwritten are added to this deploy's."""
+        for _ in range(MAX_CLAIMS):
+            assert plan.entry is not None
+            try:
+                claim_entry(self.client, self.settings, plan.entry)
+                return plan
+            except ClaimTaken as taken:
+                live = live.with_abandoned(_parse_entry(taken.existing, plan.entry.sequence))
+                plan = make_plan(self.view, live, intent, owned=(self.settings.history_prefix,))
+        raise LiveStateError(
+            f"{MAX_CLAIMS} journal places after the live one are claimed by deploys that never cut over; "
+            "look at the journal (build_tool status) before deploying again"
+        )
+
+    def cut_over(self, plan: Plan) -> None:
+        assert plan.cutover is not None
+        release, manifest = self.view.release, self.view.manifest_bytes
+        headers = self.policy.manifest_headers()
+        try:
+            etag = cut_over(self.client, self.settings, release, manifest, plan.cutover, headers)
+        except LiveChanged:
+            live = read_live(self.client, self.settings)
+            if (live.release, live.manifest_bytes) != (release, manifest):
+                raise
+            self.report.outcome = "unchanged"  # a concurrent delivery of this same artifact cut over first
+            return
+        self.report.outcome, self.report.manifest_etag = "deployed", etag.strip('"')
+        self.report.sequence, self.report.live_release_after = plan.cutover.position.sequence, release
+
+    def check_time(self, step: str) -> None:
+        _check_time(self.remaining_seconds, step)
+
+
+def _parse_entry(data: bytes, sequence: int) -> JournalEntry:
+    try:
+        return JournalEntry.parse(data)
+    except (ValueError, TypeError) as error:
+        raise LiveStateError(f"journal place {sequence} is unreadable ({error}); repair it by hand") from None
+
+
+def _counter(report: SyncReport, settings: Settings) -> Callable[[str, int], None]:
+    lock = threading.Lock()
+
+    def uploaded(path: str, size: int) -> None:
+        with lock:
+            report.record_upload(settings.live_key(path), size)
+
+    return uploaded
+
+
+def _check_time(remaining_seconds: Callable[[], float], step: str) -> None:
+    left = remaining_seconds()
+    if left < CUTOVER_MARGIN_SECONDS:
+        raise OutOfTime(
+            f"{left:.0f} s left in this invocation, stopping before {step}; the live site is "
+            "unchanged and a retry resumes (raise the function's timeout for artifacts this large)"
+        )

@@ -1,0 +1,205 @@
+"""One deploy: open the artifact, judge it against the live bucket, plan, and run the plan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..artifact.archive import Artifact
+from ..artifact.ranged import S3Range, SparseFile
+from ..config import Settings
+from ..errors import ArtifactRejected
+from ..live.journal import RequestClaim, claim_request
+from ..live.state import Known, read_live
+from ..meter import RequestMeter
+from ..model.contract import META_RELEASE_SHA256, ReleaseView
+from ..model.order import RollbackRequest, judge_request
+from ..model.plan import Intent, LiveState, check_base, make_plan
+from ..notify.cutover import SILENT, Notifier
+from ..notify.report_object import normal_etag
+from ..report import SyncReport
+from .execute import Executor
+
+TAG_KEY, TAG_REJECTED = "staticsync", "rejected"
+TAG_REASON, TAG_ETAG = "staticsync-reason", "staticsync-etag"
+REJECTED_TAG = {"TagSet": [{"Key": TAG_KEY, "Value": TAG_REJECTED}]}
+ALREADY_REJECTED = "already_rejected"
+# Artifacts up to this size have the live state read beside their first read (live_reader).
+BESIDE_BYTES = 64 * 1024 * 1024
+# Verdicts about the live state, not the bytes: what is live may change, so they are not final.
+LIVE_RELATIVE = frozenset(
+    {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
+    | {"base_not_live", "not_retained"}  # a delta's base may be live again later
+)
+
+
+def deploy(
+    client: Any,
+    settings: Settings,
+    bucket: str,
+    key: str,
+    report: SyncReport,
+    meter: RequestMeter,
+    remaining_seconds: Callable[[], float] = lambda: float("inf"),
+    request: RollbackRequest | None = None,
+    notifier: Notifier = SILENT,
+    size: int | None = None,
+) -> SyncReport:
+    """Deploy the artifact at s3://bucket/key; fills in `report` as it goes, also when it raises.
+
+    With `request`, as that rollback request's one execution; `notifier` hears of each cutover. A
+    rejected artifact is tagged and reported, not raised: retrying it cannot help. `size` (the S3
+    event's) sizes the first read so that it holds the artifact's whole tail.
+    """
+    started = time.monotonic()
+    meter.reset()
+    source: S3Range | None = None
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
+            live = live_reader(client, settings, size, background)
+            source = open_artifact(client, bucket, key, size)
+            _deploy(client, settings, source, live, report, remaining_seconds, request, notifier)
+    except ArtifactRejected as error:
+        report.outcome, report.reason, report.member = "rejected", error.code, error.member
+        report.detail = str(error)
+        if error.code != ALREADY_REJECTED:
+            client.put_object_tagging(Bucket=bucket, Key=key, Tagging=rejection_tags(error, source))
+    except Exception as error:
+        report.outcome, report.reason = "failed", type(error).__name__
+        report.detail = str(error)
+        raise
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        report.s3_requests = meter.total
+        report.requests_by_operation = meter.by_operation()
+    return report
+
+
+def live_reader(
+    client: Any, settings: Settings, size: int | None, background: ThreadPoolExecutor
+) -> Callable[[Known], LiveState]:
+    """The live state, read beside the artifact's first read (two round trips become one) when the
+    event says the artifact is at most BESIDE_BYTES; a larger one's open and the live record's parse
+    would add their peaks (about 100 MB each at 100,000 files), so it is read after, taking what
+    it shares with the opened artifact from it (a no-change redeploy's record and manifest)."""
+    if size is not None and 0 < size <= BESIDE_BYTES:
+        future = background.submit(read_live, client, settings)
+        return lambda known: future.result()
+    return lambda known: read_live(client, settings, known)
+
+
+def open_artifact(client: Any, bucket: str, key: str, size: int | None = None) -> S3Range:
+    try:
+        return S3Range(client, bucket, key, size=size)
+    except ClientError as error:
+        # A suffix range is unsatisfiable only on an empty object (moto answers 200 instead).
+        if error.response.get("Error", {}).get("Code") == "InvalidRange":
+            raise ArtifactRejected("empty_artifact", "the artifact is an empty object") from None
+        raise
+
+
+def rejection_tags(error: ArtifactRejected, source: S3Range | None) -> dict[str, Any]:
+    """staticsync=rejected, with the reason and the ETag of the bytes that were rejected."""
+    tags = [*REJECTED_TAG["TagSet"], {"Key": TAG_REASON, "Value": error.code}]
+    if source is not None:
+        tags.append({"Key": TAG_ETAG, "Value": source.etag.strip('"')})
+    return {"TagSet": tags}
+
+
+def previous_rejection(client: Any, source: S3Range) -> str | None:
+    """The reason these very bytes were found bad before, or None.
+
+    The first GET says how many tags the object has (x-amz-tagging-count) but not which, so only an
+    artifact that has tags costs one more request. The ETag in the tag keeps a rejection from
+    sticking to a corrected artifact staged under the same key while the bad one was tagged. A stale
+    artifact is judged again: after a rollback of the live site it may be the newest.
+    """
+    if not source.tag_count:
+        return None
+    try:
+        response = client.get_object_tagging(Bucket=source.bucket, Key=source.key)
+    except ClientError:
+        return None  # tags unreadable (e.g. no s3:GetObjectTagging): validating again is safe
+    tags = {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+    reason = tags.get(TAG_REASON, "unknown")
+    if tags.get(TAG_KEY) != TAG_REJECTED or tags.get(TAG_ETAG) != source.etag.strip('"'):
+        return None
+    return None if reason in LIVE_RELATIVE else reason
+
+
+def _deploy(
+    client: Any,
+    settings: Settings,
+    source: S3Range,
+    live_state: Callable[[Known], LiveState],
+    report: SyncReport,
+    remaining_seconds: Callable[[], float],
+    request: RollbackRequest | None,
+    notifier: Notifier,
+) -> None:
+    report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
+    reason = previous_rejection(client, source)
+    if reason:
+        raise ArtifactRejected(
+            ALREADY_REJECTED, f"this artifact was rejected before ({reason}); stage a corrected one"
+        )
+    expected = source.metadata.get(META_RELEASE_SHA256)
+    if not expected:
+        raise ArtifactRejected(
+            "missing_checksum",
+            "the artifact has no release-sha256 metadata: stage it with build_tool",
+        )
+    artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
+    view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
+    report.release, report.files_total = view.release, view.record.file_count
+    report.commit = view.record.source_commit
+    live = live_state(Known(expected, view))
+    report.live_release_before = report.live_release_after = live.release
+    intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
+    if request is not None:
+        intent = Intent(intent.artifact, intent.now, "rollback", request.request)
+        report.kind = "rollback"
+        if not start_rollback(client, settings, request, view, live, report):
+            return
+    plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
+    report.files_unchanged = len(plan.unchanged)
+    if plan.cutover is None:
+        report.outcome = "unchanged"
+        return
+    Executor(client, settings, artifact, view, report, remaining_seconds, notifier).run(plan, live, intent)
+
+
+def start_rollback(
+    client: Any,
+    settings: Settings,
+    request: RollbackRequest,
+    view: ReleaseView,
+    live: LiveState,
+    report: SyncReport,
+) -> bool:
+    """Judge a rollback request against the live state and claim its one execution; False: no-op."""
+    if view.release != request.release:
+        raise ArtifactRejected(
+            "rollback_mismatch",
+            f"the artifact holds release {view.release}, not {request.release} the request names",
+        )
+    verdict = judge_request(request, live.release, live.position)
+    if verdict == "conflict":
+        raise ArtifactRejected(
+            "rollback_conflict",
+            f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
+            "live now: it was not run (make a new request against the live release)",
+        )
+    if verdict is None:
+        check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
+    claimed = verdict is None and claim_request(
+        client, settings, RequestClaim.of(request, live.position.sequence)
+    )
+    if not claimed:
+        report.outcome, report.reason = "unchanged", verdict or "replayed"
+    return claimed

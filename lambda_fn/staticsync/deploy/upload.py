@@ -1,0 +1,254 @@
+"""Apply a plan's uploads: read spans of the artifact and put each file with its headers, in parallel."""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
+
+from ..artifact.archive import Artifact, Span
+from ..artifact.stream import Large, check_member, span_files, upload_member
+from ..config import Settings
+from ..errors import ArtifactRejected
+from ..live.state import CONDITION_FAILED, MISSING
+from ..model.headers import HeaderPolicy
+
+T = TypeVar("T")
+MULTIPART_BYTES = 64 * 1024 * 1024
+MULTIPART = TransferConfig(
+    multipart_threshold=MULTIPART_BYTES, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+)
+# Streaming a large plan: spans fetched at once, and bytes read but not yet uploaded. Together they
+# bound the memory a deploy needs, whatever the artifact's size (see docs/scale.md).
+READERS = 2
+IN_FLIGHT_BYTES = 8 * 1024 * 1024
+# Streamed spans are fetched in pieces of about this size (a plan's spans go up to GROUP_BYTES).
+PIECE_BYTES = 1024 * 1024
+
+
+def put_file(
+    client: Any,
+    settings: Settings,
+    path: str,
+    data: bytes,
+    digest: str,
+    headers: dict[str, str],
+    *,
+    only_new: bool = False,
+) -> None:
+    """One object, with our SHA-256 as its checksum (S3 rejects a corrupted body) and metadata.
+
+    `only_new` is for content-addressed names: written only where absent (`IfNoneMatch: *`); one
+    that exists must already hold these bytes (a retry, a release going back and forth), and one
+    that holds others is refused, never overwritten.
+    """
+    key = settings.live_key(path)
+    metadata = {"sha256": digest}
+    if only_new and (len(data) >= MULTIPART_BYTES and _holds(client, settings, path, digest)):
+        return  # multipart uploads take no condition here: look first
+    if len(data) < MULTIPART_BYTES:
+        condition = {"IfNoneMatch": "*"} if only_new else {}
+        try:
+            client.put_object(
+                Bucket=settings.live_bucket,
+                Key=key,
+                Body=data,
+                ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
+                Metadata=metadata,
+                **headers,
+                **condition,
+            )
+        except ClientError as error:
+            if not (only_new and _code(error) in CONDITION_FAILED and _holds(client, settings, path, digest)):
+                raise
+        return
+    extra = {**headers, "Metadata": metadata, "ChecksumAlgorithm": "SHA256"}
+    client.upload_fileobj(io.BytesIO(data), settings.live_bucket, key, ExtraArgs=extra, Config=MULTIPART)
+
+
+def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
+    """Whether the live `path` exists with `digest`; refuses a content-addressed name with other bytes."""
+    try:
+        head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(path))
+    except ClientError as error:
+        if _code(error) in MISSING:
+            return False
+        raise
+    found = head.get("Metadata", {}).get("sha256")
+    if found is None:
+        return False  # written by something else (collectstatic): same name, rewrite it with ours
+    if found != digest:
+        raise ArtifactRejected(
+            "immutable_name_conflict",
+            f"{path} is content-addressed and the live bucket holds other bytes under it "
+            f"(sha256 {found}); it is never overwritten",
+            path,
+        )
+    return True
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def put_files(
+    client: Any,
+    settings: Settings,
+    artifact: Artifact,
+    files: dict[str, bytes],
+    paths: Sequence[str],
+    policy: HeaderPolicy,
+    on_uploaded: Callable[[str, int], None],
+    *,
+    only_new: bool = False,
+) -> None:
+    """Upload `paths`, already read and checked into `files`, one PUT each in parallel."""
+
+    def put(path: str) -> None:
+        data = files[path]
+        if isinstance(data, Large):
+            put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
+            on_uploaded(path, artifact.size_of(path))
+            return
+        digest = artifact.record.files[path]
+        put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
+        on_uploaded(path, len(data))
+
+    run_all(put, paths, settings.upload_concurrency)
+
+
+def upload_spans(
+    client: Any,
+    settings: Settings,
+    artifact: Artifact,
+    spans: Sequence[Span],
+    policy: HeaderPolicy,
+    on_uploaded: Callable[[str, int], None],
+    *,
+    only: Collection[str] | None = None,
+    keep_others: bool = False,
+    only_new: bool = False,
+) -> dict[str, bytes]:
+    """Stream the files of `spans` to S3: a few readers fetch and check spans, many workers PUT files.
+
+    Every file read is checked; with `only`, the others are not uploaded, and returned when
+    `keep_others` (the caller knows they fit in memory). At most READERS spans and IN_FLIGHT_BYTES of
+    files to upload (or one file, if larger) are held at once; a large member (stream.is_large) is
+    never held whole: its reader uploads it by parts. The first failure stops the readers and is
+    raised once the running PUTs finish.
+    """
+    budget = ByteBudget(IN_FLIGHT_BYTES)
+    stop = threading.Event()
+    kept: dict[str, bytes] = {}
+    errors: list[BaseException] = []  # the first PUT failure; futures are not kept (100,000 of them)
+
+    def put(path: str, data: bytes) -> None:
+        try:
+            if not stop.is_set():
+                digest = artifact.record.files[path]
+                put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
+                on_uploaded(path, len(data))
+        except BaseException as error:
+            stop.set()
+            errors.append(error)
+        finally:
+            budget.release(len(data))
+
+    with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
+
+        def read(span: Span) -> None:
+            for path, data in span_files(artifact, span, lazy=True):
+                if stop.is_set():
+                    return
+                if only is not None and path not in only:
+                    if isinstance(data, Large):
+                        check_member(artifact, path)
+                    if keep_others:
+                        kept[path] = data
+                    continue
+                if isinstance(data, Large):  # streamed by this reader, in bounded parts
+                    put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
+                    on_uploaded(path, artifact.size_of(path))
+                    continue
+                budget.acquire(len(data))
+                puts.submit(put, path, data)
+
+        try:
+            run_all(read, [piece for span in spans for piece in pieces(artifact, span)], READERS)
+        except BaseException:
+            stop.set()
+            raise
+    if errors:
+        raise errors[0]
+    return kept
+
+
+def pieces(artifact: Artifact, span: Span, limit: int | None = None) -> list[Span]:
+    """`span` cut at member boundaries into ranges of about `limit` bytes (PIECE_BYTES)."""
+    limit = limit or PIECE_BYTES
+    cuts: list[Span] = []
+    start, paths = span.start, list[str]()
+    for path in span.paths:
+        offset = artifact.offset_of(path)
+        if paths and offset - start >= limit:
+            cuts.append(Span(start, offset, tuple(paths)))
+            start, paths = offset, []
+        paths.append(path)
+    return [*cuts, Span(start, span.end, tuple(paths))]
+
+
+def put_large(
+    client: Any, settings: Settings, artifact: Artifact, path: str, headers: dict[str, str], *, only_new: bool
+) -> None:
+    """A large member, streamed by a multipart upload (which takes no condition here: look first)."""
+    if only_new and _holds(client, settings, path, artifact.record.files[path]):
+        return
+    upload_member(client, settings, artifact, path, headers)
+
+
+def read_spans(artifact: Artifact, spans: Sequence[Span], workers: int) -> dict[str, bytes]:
+    """Read and check every file of `spans` into memory (a large member as LARGE), writing nothing."""
+    files: dict[str, bytes] = {}
+
+    def read(span: Span) -> None:
+        files.update(span_files(artifact, span))
+
+    run_all(read, spans, workers)
+    return files
+
+
+def run_all(task: Callable[[T], None], items: Sequence[T], workers: int) -> None:
+    """Run `task` on every item in parallel; on the first failure cancel what has not started."""
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(items)))) as pool:
+        futures = [pool.submit(task, item) for item in items]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+class ByteBudget:
+    """A counting semaphore in bytes; a request larger than the whole budget waits until it is idle."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._ready = threading.Condition()
+
+    def acquire(self, size: int) -> None:
+        with self._ready:
+            self._ready.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+
+    def release(self, size: int) -> None:
+        with self._ready:
+            self.used -= size
+            self._ready.notify_all()

@@ -1,0 +1,89 @@
+"""The deployer's journal in the live bucket: one entry per place in the order, one claim per request.
+
+Both are written once (`IfNoneMatch: *`), so two writers can never both own a place or a request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..config import Settings
+from ..model.contract import dumps
+from ..model.order import JournalEntry, RollbackRequest
+from .state import CONDITION_FAILED, get_object
+
+JOURNAL_DIR = "journal"
+REQUESTS_DIR = "requests"
+JSON = "application/json; charset=utf-8"
+
+
+class ClaimTaken(Exception):
+    """Someone else already wrote that place in the journal (or that request's claim)."""
+
+    def __init__(self, existing: bytes) -> None:
+        super().__init__("already claimed")
+        self.existing = existing
+
+
+def entry_key(settings: Settings, sequence: int) -> str:
+    return f"{settings.live_prefix}{settings.history_prefix}{JOURNAL_DIR}/{sequence:08d}.json"
+
+
+def request_key(settings: Settings, request: str) -> str:
+    return f"{settings.live_prefix}{settings.history_prefix}{REQUESTS_DIR}/{request}.json"
+
+
+def claim_entry(client: Any, settings: Settings, entry: JournalEntry) -> None:
+    """Own place `entry.sequence`; a second write of the very same entry (a retry) is ours too."""
+    write_once(client, settings, entry_key(settings, entry.sequence), entry.to_json())
+
+
+def read_entry(client: Any, settings: Settings, sequence: int) -> JournalEntry | None:
+    found = get_object(client, settings.live_bucket, entry_key(settings, sequence))
+    return JournalEntry.parse(found[0]) if found else None
+
+
+@dataclass(frozen=True)
+class RequestClaim:
+    """That a rollback request started, and against which live place: at most one execution."""
+
+    request: str
+    release: str
+    replaces: str
+    replaces_sequence: int
+
+    @classmethod
+    def of(cls, request: RollbackRequest, sequence: int) -> RequestClaim:
+        return cls(request.request, request.release, request.replaces, sequence)
+
+    def to_json(self) -> bytes:
+        return dumps(self.__dict__)
+
+
+def claim_request(client: Any, settings: Settings, claim: RequestClaim) -> bool:
+    """Record that the request runs now; False when it already ran (or runs) from another place."""
+    key = request_key(settings, claim.request)
+    try:
+        write_once(client, settings, key, claim.to_json())
+    except ClaimTaken as taken:
+        earlier = json.loads(taken.existing)
+        # The same request against the same live place: an earlier attempt died before its
+        # cutover, and resuming it is the one execution.
+        return bool(earlier.get("replaces_sequence") == claim.replaces_sequence)
+    return True
+
+
+def write_once(client: Any, settings: Settings, key: str, body: bytes) -> None:
+    """PUT `body` at `key` unless the key exists; an existing object with the same bytes is fine."""
+    try:
+        client.put_object(Bucket=settings.live_bucket, Key=key, Body=body, ContentType=JSON, IfNoneMatch="*")
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) not in CONDITION_FAILED:
+            raise
+        found = get_object(client, settings.live_bucket, key)
+        if found is None or found[0] != body:
+            raise ClaimTaken(found[0] if found else b"{}") from None

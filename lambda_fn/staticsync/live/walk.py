@@ -1,0 +1,175 @@
+"""The release order as the journal tells it: places walked back from the live one, and what is retained.
+
+`build_tool status` and `build_tool rollback` read it; the walk itself is pure over a `read` function,
+so it is tested without S3. Costs: one GET per place walked, one HEAD per retention check.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..config import Settings
+from ..model.contract import META_BASE
+from ..model.order import JournalEntry
+from ..model.plan import LiveState
+from .journal import read_entry
+from .state import HISTORY_NAME, MISSING
+
+LIVE, REPLACED, ABANDONED = "live", "replaced", "abandoned"
+# Places walked at most when looking for a release (a rollback's target): far past any retention.
+MAX_WALK = 1000
+
+
+@dataclass(frozen=True)
+class Place:
+    """One place in the order: its journal entry and what became of it.
+
+    `live`: the live release's place; `replaced`: it went live and a later one replaced it;
+    `abandoned`: claimed, but a later deploy stepped over it, so it never went live.
+    """
+
+    entry: JournalEntry
+    outcome: str
+
+    @property
+    def sequence(self) -> int:
+        return self.entry.sequence
+
+    @property
+    def release(self) -> str:
+        return self.entry.release
+
+
+def walk(read: Callable[[int], JournalEntry | None], sequence: int) -> Iterator[Place]:
+    """The places from `sequence` (the live one) back to the first, newest first.
+
+    The chain follows `previous_sequence`; every place it steps over was abandoned. The walk stops
+    at a missing or damaged chain entry (it cannot say what came before).
+    """
+    start, chain = sequence, sequence
+    while sequence > 0:
+        entry = read(sequence)
+        if entry is None or entry.sequence != sequence:
+            if sequence == chain:
+                return
+            sequence -= 1  # an unreadable abandoned claim: nothing went live there
+            continue
+        yield Place(entry, outcome_of(sequence, chain, start))
+        if sequence == chain:
+            if entry.previous_sequence >= sequence:
+                return  # a damaged entry: never walk forward
+            chain = entry.previous_sequence
+        sequence -= 1
+
+
+def outcome_of(sequence: int, chain: int, start: int) -> str:
+    """A place on the chain went live (the first one still is); a place off it was abandoned."""
+    if sequence != chain:
+        return ABANDONED
+    return LIVE if sequence == start else REPLACED
+
+
+def walk_live(client: Any, settings: Settings, live: LiveState) -> Iterator[Place]:
+    """`walk` from the live place, one journal entry read per place, lazily.
+
+    Nothing when the live entry names another release than the live manifest: then the journal
+    cannot be trusted to say what came before.
+    """
+    if not live.release:
+        return
+    for place in walk(lambda sequence: read_entry_safely(client, settings, sequence), live.position.sequence):
+        if place.outcome == LIVE and place.release != live.release:
+            return
+        yield place
+
+
+def walk_order(client: Any, settings: Settings, limit: int, live: LiveState) -> list[Place]:
+    """The last `limit` places of the order, newest (the live one) first."""
+    return list(itertools.islice(walk_live(client, settings, live), limit))
+
+
+def find_live_place(
+    client: Any, settings: Settings, release: str, live: LiveState, limit: int = MAX_WALK
+) -> Place | None:
+    """The newest place where `release` went live and was replaced (a rollback target), or None."""
+    places = itertools.islice(walk_live(client, settings, live), limit)
+    return next((p for p in places if p.outcome == REPLACED and p.release == release), None)
+
+
+def read_entry_safely(client: Any, settings: Settings, sequence: int) -> JournalEntry | None:
+    """The journal entry at `sequence`; None when it is missing or does not parse."""
+    try:
+        return read_entry(client, settings, sequence)
+    except (ValueError, TypeError):
+        return None
+
+
+def artifact_location(entry: JournalEntry, settings: Settings) -> tuple[str, str] | str:
+    """(bucket, key) of the entry's artifact, or why a rollback request could not name it.
+
+    A request is staged in the artifacts bucket and may only name a `.zip` under its staging prefix.
+    """
+    bucket, _, key = entry.artifact.removeprefix("s3://").partition("/")
+    if settings.artifacts_bucket and bucket != settings.artifacts_bucket:
+        return f"its artifact {entry.artifact} is not in the artifacts bucket {settings.artifacts_bucket}"
+    if not (key.startswith(settings.staging_prefix) and key.endswith(".zip")):
+        return f"its artifact {entry.artifact} is not a .zip under {settings.staging_prefix}"
+    return bucket, key
+
+
+def not_retained(
+    client: Any,
+    settings: Settings,
+    entry: JournalEntry,
+    history: bool | None = None,
+    live_release: str | None = None,
+) -> str | None:
+    """Why `entry`'s release can no longer be returned to, or None when it can.
+
+    It needs its history object (its record and manifest) in the live bucket and its artifact in the
+    artifacts bucket: one HEAD each (`history` when the caller already knows whether it exists). With
+    `live_release`, an artifact staged as a delta of another release (its `base` metadata) is refused.
+    """
+    history_key = settings.history_key(entry.release, HISTORY_NAME)
+    if history is None:
+        history = exists(client, settings.live_bucket, history_key)
+    if not history:
+        return f"its record s3://{settings.live_bucket}/{history_key} is gone"
+    location = artifact_location(entry, settings)
+    if isinstance(location, str):
+        return location
+    head = head_of(client, *location)
+    if head is None:
+        return f"its artifact s3://{location[0]}/{location[1]} is gone"
+    return delta_reason(head.get("Metadata", {}).get(META_BASE), live_release) if live_release else None
+
+
+def delta_reason(base: str | None, live_release: str | None) -> str | None:
+    """Why a release staged as a delta of `base` cannot be rolled back to now, or None.
+
+    A delta deploys only onto its base (plan.check_base): a rollback to it while another release is
+    live is refused, so it is no rollback target until a full build of its commit is staged.
+    """
+    if base is None or base == live_release:
+        return None
+    return f"it was staged as a delta of {base}: stage a full build of its commit to roll back to it"
+
+
+def exists(client: Any, bucket: str, key: str) -> bool:
+    return head_of(client, bucket, key) is not None
+
+
+def head_of(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's HEAD response, or None when there is no such object."""
+    try:
+        response: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code", "")) in MISSING:
+            return None
+        raise
+    return response

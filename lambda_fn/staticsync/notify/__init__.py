@@ -1,0 +1,1 @@
+"""What follows a cutover: the sibling index, invalidations, the Release Live event, the report object."""

@@ -1,0 +1,70 @@
+"""Run a staged rollback request: deploy a retained release's artifact, once, in place of the one named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Settings
+from ..deploy.run import deploy
+from ..errors import ArtifactGone, ArtifactRejected
+from ..live.state import get_object
+from ..meter import RequestMeter
+from ..model.order import BadRequest, RollbackRequest
+from ..notify.cutover import SILENT, Notifier
+from ..notify.report_object import normal_etag
+from ..report import SyncReport
+
+REQUEST_PREFIX = "rollback-"
+
+
+def request_object_key(settings: Settings, request: str) -> str:
+    """Where `build_tool rollback` stages a request: under the staging prefix, as a .json."""
+    return f"{settings.staging_prefix}{REQUEST_PREFIX}{request}.json"
+
+
+def handle_request(
+    client: Any,
+    settings: Settings,
+    bucket: str,
+    key: str,
+    report: SyncReport,
+    meter: RequestMeter,
+    remaining_seconds: Callable[[], float] = lambda: float("inf"),
+    notifier: Notifier = SILENT,
+) -> SyncReport:
+    """Read the request at s3://bucket/key and deploy the artifact of the release it names.
+
+    A request that does not parse, or names an artifact that is gone, is rejected (not retried);
+    the judgement against the live state and the one-time claim happen in `deploy`. The report is
+    about the request (its key and ETag, what a waiter looks for); `detail` names the artifact.
+    """
+    found = get_object(client, bucket, key)
+    if found is None:
+        raise ArtifactGone(f"s3://{bucket}/{key} no longer exists")
+    report.kind, report.artifact_etag = "rollback", normal_etag(found[1])
+    try:
+        request = RollbackRequest.parse(found[0])
+    except BadRequest as error:
+        return _refuse(report, "bad_request", f"the rollback request {key} is invalid: {error}")
+    report.release = request.release
+    artifact_key = request.artifact_key or f"{settings.staging_prefix}{request.release}.zip"
+    if not (artifact_key.startswith(settings.staging_prefix) and artifact_key.endswith(".zip")):
+        return _refuse(report, "bad_request", f"{artifact_key} is not a staged artifact")
+    try:
+        return deploy(
+            client, settings, bucket, artifact_key, report, meter, remaining_seconds, request, notifier
+        )
+    except ArtifactGone:
+        return _refuse(
+            report,
+            "not_retained",
+            f"release {request.release} cannot be restored: its artifact s3://{bucket}/{artifact_key} "
+            "is no longer retained (re-stage it with build_tool package at that commit)",
+        )
+
+
+def _refuse(report: SyncReport, code: str, detail: str) -> SyncReport:
+    error = ArtifactRejected(code, detail)
+    report.outcome, report.reason, report.detail = "rejected", error.code, str(error)
+    return report

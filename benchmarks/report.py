@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.stats import Key, Sums, median
 
 HERE = Path(__file__).resolve().parent
 TOOLS = ("static-deploy", "collectfasta", "collect+aws-s3-sync", "django-storages")
@@ -28,14 +28,6 @@ CORPUS_NAMES = {
     "synth10k": "synthetic, 10,000 files (20% CSS with url() references, 10% JS, 70% images)",
     "synth100k": "synthetic, 100,000 files, about 1 GB (same mix)",
 }
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-Key = tuple[str, str, str, int]  # corpus, tool, scenario, ms per request
-Sums = dict[Key, dict[str, Any]]
 
 
 def group(results: dict[str, Any]) -> dict[Key, list[dict[str, Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.report import Sums, median
+from benchmarks.stats import Sums, median
 
 Row = tuple[str, str, str]  # target, measured, met ("yes", "**no**", "not measured")
 HEADLINE = ("onefile", "nochange", "ci_nocache")  # the scenarios the Collectfasta target names

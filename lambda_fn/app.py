@@ -10,6 +10,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from staticsync.bucket import LiveBucket, Run, Staged
 from staticsync.config import Settings
 from staticsync.deploy.run import deploy
 from staticsync.dispatch import handle_event, object_sizes
@@ -34,6 +35,7 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Stat
 settings = Settings.from_env()
 meter = RequestMeter()
 s3 = metered_s3_client(meter, settings.upload_concurrency)
+live = LiveBucket(s3, settings)
 notifier = Notifier(
     cloudfront=boto3.client("cloudfront") if settings.cloudfront_distribution_id else None,
     events=boto3.client("events") if settings.event_bus_name else None,
@@ -61,11 +63,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     left, sizes = seconds_left(context), object_sizes(event)
 
     def deploy_artifact(bucket: str, key: str, report: SyncReport) -> None:
-        size = sizes.get((bucket, key))
-        deploy(s3, settings, bucket, key, report, meter, left, notifier=notifier, size=size)
+        deploy(
+            live, Staged(bucket, key, sizes.get((bucket, key))), Run(report, meter, left), notifier=notifier
+        )
 
     def roll_back(bucket: str, key: str, report: SyncReport) -> None:
-        handle_request(s3, settings, bucket, key, report, meter, left, notifier)
+        handle_request(live, Staged(bucket, key), Run(report, meter, left), notifier)
 
     def prune(bucket: str, key: str, report: SyncReport) -> None:
         pruned(handle_prune_request(s3, settings, bucket, key, report))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from staticsync.config import Settings
-from staticsync.meter import RequestMeter
 from staticsync.model.order import RollbackRequest
-from staticsync.operations.rollback import handle_request
 from staticsync.report import SyncReport
+from tests.deploys import request_key
 
 
 def stage_request(
@@ -22,4 +21,4 @@ def stage_request(
 
 
 def run_request(client: Any, settings: Settings, key: str) -> SyncReport:
-    return handle_request(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    return request_key(client, settings, key)

@@ -13,10 +13,8 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, check_live, main
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
-from staticsync.report import SyncReport
+from tests.deploys import deploy_key
 from tests.sites import stage_version
 
 Break = Callable[[Any, Settings, dict[str, str]], None]
@@ -30,7 +28,7 @@ def v1(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
 def deployed(s3_server: S3Server, v1: str, prefix: str) -> tuple[Any, Settings, dict[str, str]]:
     """Version 1 live under `prefix`: the client, the settings and the live manifest's paths."""
     client, settings = s3_server.client(), Settings(live_bucket="live", live_prefix=prefix)
-    deploy(client, settings, "artifacts", v1, SyncReport(v1), RequestMeter())
+    deploy_key(client, settings, v1)
     body = client.get_object(Bucket="live", Key=settings.live_key(MANIFEST_NAME))["Body"].read()
     return client, settings, json.loads(body)["paths"]
 

@@ -16,11 +16,10 @@ import pytest
 
 from build_tool.aws.staging import stage
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
-from staticsync.meter import RequestMeter
 from staticsync.operations.repair import verify_live
 from staticsync.report import SyncReport
 from tests.artifacts import read_packed
+from tests.deploys import deploy_key
 from tests.inprocess import ROOT, cli
 
 HEADERS = ("ContentType", "CacheControl", "ContentEncoding", "Metadata")
@@ -39,7 +38,7 @@ def deploy_to(s3: Any, prefix: str, key: str, artifact: Path | None = None) -> S
     if artifact is not None:
         stage(s3, read_packed(artifact), "artifacts", key)
     settings = Settings(live_bucket="live", live_prefix=prefix)
-    report = deploy(s3, settings, "artifacts", key, SyncReport(f"s3://artifacts/{key}"), RequestMeter())
+    report = deploy_key(s3, settings, key, SyncReport(f"s3://artifacts/{key}"))
     assert report.outcome == "deployed", report.detail
     return report
 

@@ -26,12 +26,11 @@ from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.check import Problem, check_live
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.errors import OutOfTime
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import read_packed, stage_artifact
+from tests.deploys import deploy_key
 from tests.faults import KINDS, Faults
 from tests.rollbacks import run_request, stage_request
 from tests.sites import build_version
@@ -64,7 +63,7 @@ def run(client: Any, settings: Settings, key: str) -> SyncReport:
     """What the handler does with the staged object at `key`: a .zip deploys, a .json is a rollback."""
     if key.endswith(".json"):
         return run_request(client, settings, key)
-    return deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    return deploy_key(client, settings, key)
 
 
 def new_client(s3_server: S3Server, **config: Any) -> Any:
@@ -280,7 +279,7 @@ def test_without_retries_the_same_fault_fails_the_deploy_before_the_cutover(
     report = SyncReport("v2")
 
     with pytest.raises(Exception):  # noqa: B017 - the S3 or network error itself
-        deploy(client, settings, "artifacts", small["v2"], report, RequestMeter())
+        deploy_key(client, settings, small["v2"], report)
 
     assert report.outcome == "failed"
     assert live_release(clean, settings) == "v1"
@@ -324,7 +323,7 @@ def test_an_invocation_about_to_time_out_stops_before_the_cutover_and_says_so(
     report = SyncReport("v2")
 
     with pytest.raises(OutOfTime, match=f"stopping before {stopped_before};"):
-        deploy(client, settings, "artifacts", small["v2"], report, RequestMeter(), lambda: next(clock))
+        deploy_key(client, settings, small["v2"], report, remaining_seconds=lambda: next(clock))
 
     assert (report.outcome, report.reason) == ("failed", "OutOfTime")
     assert live_release(client, settings) == "v1"

@@ -19,9 +19,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from devtools.seaweed import S3Server
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.errors import TransientReadError
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import (
     FILES_DIR,
     MANIFEST_NAME,
@@ -33,6 +31,7 @@ from staticsync.model.contract import (
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 from tests.conftest import FakeContext, load_event
+from tests.deploys import deploy_key
 from tests.handler import fresh_handler
 from tests.sites import build_version
 
@@ -81,7 +80,7 @@ def tags(client: Any, key: str) -> dict[str, str]:
 
 
 def run(client: Any, settings: Settings, key: str) -> SyncReport:
-    return deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    return deploy_key(client, settings, key)
 
 
 @pytest.fixture
@@ -153,14 +152,7 @@ def test_a_stalled_read_of_the_artifact_is_raised_and_never_tags_it(
     report = SyncReport(key)
 
     with pytest.raises(TransientReadError):
-        deploy(
-            client,
-            Settings(live_bucket="live", live_prefix="stalled/"),
-            "artifacts",
-            key,
-            report,
-            RequestMeter(),
-        )
+        deploy_key(client, Settings(live_bucket="live", live_prefix="stalled/"), key, report)
 
     assert stalled and report.outcome == "failed"
     assert tags(s3, key) == {}

@@ -16,14 +16,13 @@ import pytest
 
 from build_tool.aws.staging import stage
 from devtools.seaweed import S3Server
-from staticsync.deploy.run import deploy
 from staticsync.errors import LiveChanged
 from staticsync.live.state import HISTORY_NAME
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import FILES_DIR
 from staticsync.report import SyncReport
 from tests.artifacts import read_packed
 from tests.conftest import FakeContext
+from tests.deploys import deploy_key
 from tests.handler import fresh_handler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -218,12 +217,12 @@ def test_a_cutover_racing_another_deploy_is_refused_by_the_conditional_write(
         nonlocal raced
         if params.get("Key") == "staticfiles.json" and not raced:
             raced = True
-            deploy(winner, settings, "artifacts", "staging/r2.zip", SyncReport("r2"), RequestMeter())
+            deploy_key(winner, settings, "staging/r2.zip", SyncReport("r2"))
 
     loser.meta.events.register("provide-client-params.s3.PutObject", deploy_the_other_first)
     report = SyncReport("r1")
     with pytest.raises(LiveChanged, match="not overwriting"):
-        deploy(loser, settings, "artifacts", "staging/r1.zip", report, RequestMeter())
+        deploy_key(loser, settings, "staging/r1.zip", report)
     assert report.outcome == "failed"
     live = s3.head_object(Bucket="live", Key="staticfiles.json")
     assert live["Metadata"]["release"] == "r2"

@@ -16,10 +16,8 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.dispatch import handle_event
 from staticsync.live.state import read_record
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.events import PRUNE_REQUEST, record_kind
 from staticsync.operations.prune import (
@@ -31,6 +29,7 @@ from staticsync.operations.prune import (
 )
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 from tests.sites import build_version
 
 SETTINGS = Settings(live_bucket="live", artifacts_bucket="artifacts")
@@ -51,7 +50,7 @@ def client(s3_server: S3Server, empty_buckets: None, packed: dict[int, Any]) -> 
     client = s3_server.client()
     for version in VERSIONS:
         key = stage_artifact(client, packed[version])
-        report = deploy(client, SETTINGS, "artifacts", key, SyncReport(key), RequestMeter())
+        report = deploy_key(client, SETTINGS, key)
         assert report.outcome == "deployed", report
     s3_server.events.drain()
     return client

@@ -15,12 +15,11 @@ import pytest
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.errors import LiveChanged
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 from tests.rollbacks import run_request, stage_request
 from tests.sites import build_version, stage_version
 
@@ -45,7 +44,7 @@ def attempt(client: Any, settings: Settings, key: str) -> str:
     """One handler invocation: its outcome, or the name of what it raised (Lambda then retries)."""
     report = SyncReport(key)
     try:
-        deploy(client, settings, "artifacts", key, report, RequestMeter())
+        deploy_key(client, settings, key, report)
     except LiveChanged:
         return "LiveChanged"
     return report.outcome if report.outcome != "rejected" else f"rejected:{report.reason}"
@@ -147,10 +146,10 @@ def test_the_same_artifact_delivered_again_uploads_nothing_and_leaves_the_live_r
 ) -> None:
     settings = Settings(live_bucket="live", live_prefix="duplicate/sequential/")
     client = new_client(s3_server)
-    deploy(client, settings, "artifacts", versions[2], SyncReport("first"), RequestMeter())
+    deploy_key(client, settings, versions[2], SyncReport("first"))
     before = client.head_object(Bucket="live", Key=settings.live_key(MANIFEST_NAME))["ETag"]
 
-    again = deploy(client, settings, "artifacts", versions[2], SyncReport("again"), RequestMeter())
+    again = deploy_key(client, settings, versions[2], SyncReport("again"))
 
     assert (again.outcome, again.files_uploaded) == ("unchanged", 0)
     assert "PutObject" not in again.requests_by_operation
@@ -176,9 +175,9 @@ def test_a_late_delivery_of_an_artifact_that_was_live_before_is_refused_and_the_
     settings = Settings(live_bucket="live", live_prefix="duplicate/late/")
     client = new_client(s3_server)
     for version in (4, 5):
-        deploy(client, settings, "artifacts", versions[version], SyncReport("v"), RequestMeter())
+        deploy_key(client, settings, versions[version], SyncReport("v"))
 
-    late = deploy(client, settings, "artifacts", versions[4], SyncReport("late"), RequestMeter())
+    late = deploy_key(client, settings, versions[4], SyncReport("late"))
 
     assert (late.outcome, late.reason) == ("rejected", "rollback_required")
     assert "was live before v5" in (late.detail or "")
@@ -195,14 +194,14 @@ def test_order_comes_from_history_not_from_the_build_clock(
     forward. The build's clock decides nothing either way; a replay of v6 after that is a rollback."""
     client = new_client(s3_server)
     full = Settings(live_bucket="live", live_prefix="duplicate/clock-full/")
-    deploy(client, full, "artifacts", versions[6], SyncReport("v6"), RequestMeter())
+    deploy_key(client, full, versions[6], SyncReport("v6"))
     shallow = Settings(live_bucket="live", live_prefix="duplicate/clock-shallow/")
     v6s = stage_artifact(client, build_version(tmp_path, 6, release="v6s", shallow=True), prefix="staging/s/")
-    deploy(client, shallow, "artifacts", v6s, SyncReport("v6s"), RequestMeter())
+    deploy_key(client, shallow, v6s, SyncReport("v6s"))
 
-    ancestor = deploy(client, full, "artifacts", versions[5], SyncReport("v5"), RequestMeter())
-    unordered = deploy(client, shallow, "artifacts", versions[5], SyncReport("v5"), RequestMeter())
-    replayed = deploy(client, shallow, "artifacts", v6s, SyncReport("v6s"), RequestMeter())
+    ancestor = deploy_key(client, full, versions[5], SyncReport("v5"))
+    unordered = deploy_key(client, shallow, versions[5], SyncReport("v5"))
+    replayed = deploy_key(client, shallow, v6s, SyncReport("v6s"))
 
     assert (ancestor.outcome, ancestor.reason) == ("rejected", "stale_artifact")
     assert live_release(client, full) == "v6"
@@ -217,12 +216,12 @@ def test_a_rollback_request_runs_once_and_its_replay_after_a_newer_release_is_a_
     settings = Settings(live_bucket="live", live_prefix="duplicate/rollback-once/")
     client = new_client(s3_server)
     for version in (2, 3):
-        deploy(client, settings, "artifacts", versions[version], SyncReport("v"), RequestMeter())
+        deploy_key(client, settings, versions[version], SyncReport("v"))
     request = stage_request(client, "back-to-v2", "v2", "v3", versions[2], prefix="staging/races/")
 
     first = run_request(client, settings, request)
     replay_at_once = run_request(client, settings, request)
-    deploy(client, settings, "artifacts", versions[4], SyncReport("v4"), RequestMeter())
+    deploy_key(client, settings, versions[4], SyncReport("v4"))
     replay_later = run_request(client, settings, request)
 
     assert first.outcome == "deployed" and first.live_release_before == "v3"
@@ -239,7 +238,7 @@ def test_a_rollback_request_replayed_after_the_site_came_back_to_the_release_it_
     settings = Settings(live_bucket="live", live_prefix="duplicate/rollback-cas/")
     client = new_client(s3_server)
     for version in (2, 3):
-        deploy(client, settings, "artifacts", versions[version], SyncReport("v"), RequestMeter())
+        deploy_key(client, settings, versions[version], SyncReport("v"))
     a = stage_request(client, "a", "v2", "v3", versions[2], prefix="staging/races/cas-")
     b = stage_request(client, "b", "v3", "v2", versions[3], prefix="staging/races/cas-")
 
@@ -257,7 +256,7 @@ def test_an_empty_artifact_is_rejected_not_raised(s3_server: S3Server) -> None:
     client.put_object(Bucket="artifacts", Key="staging/races/empty.zip", Body=b"")
     settings = Settings(live_bucket="live", live_prefix="duplicate/empty/")
 
-    report = deploy(client, settings, "artifacts", "staging/races/empty.zip", SyncReport("e"), RequestMeter())
+    report = deploy_key(client, settings, "staging/races/empty.zip", SyncReport("e"))
 
     assert (report.outcome, report.reason) == ("rejected", "empty_artifact")
     tags = client.get_object_tagging(Bucket="artifacts", Key="staging/races/empty.zip")["TagSet"]

@@ -15,13 +15,12 @@ from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.errors import LiveStateError
 from staticsync.live.state import HISTORY_NAME
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import build, collected_tree, stage_artifact
+from tests.deploys import deploy_key
 from tests.sites import build_version
 from tests.unit.test_hostile_archives import V1_APP, Draft, pack
 
@@ -35,7 +34,7 @@ def live(s3_server: S3Server, request: pytest.FixtureRequest) -> Iterator[tuple[
 
 
 def run(client: Any, settings: Settings, key: str) -> SyncReport:
-    return deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    return deploy_key(client, settings, key)
 
 
 def stage_draft(client: Any, draft: Draft) -> str:
@@ -161,7 +160,7 @@ def test_a_missing_history_object_of_the_live_release_stops_deploys_instead_of_s
     report = SyncReport(replay)
 
     with pytest.raises(LiveStateError, match="no record"):
-        deploy(client, settings, "artifacts", replay, report, RequestMeter())
+        deploy_key(client, settings, replay, report)
 
     assert report.outcome == "failed" and manifest_head(client, settings)[1]["release"] == "v2"
     assert "--repair" in (report.detail or "")

@@ -17,7 +17,6 @@ from build_tool.aws.staging import stage
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, main
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.live.state import HISTORY_NAME
 from staticsync.meter import RequestMeter
 from staticsync.model.contract import FILES_DIR
@@ -27,6 +26,7 @@ from staticsync.operations.repair import Depth, RepairRefused, verify_live
 from staticsync.report import SyncReport
 from tests.artifacts import read_packed, stage_artifact
 from tests.conftest import FakeContext
+from tests.deploys import deploy_key
 from tests.handler import fresh_handler
 from tests.integration.test_pipeline import EVENT_TIMEOUT, ROOT, package
 from tests.sites import build_version
@@ -206,7 +206,7 @@ def test_ten_thousand_files_cost_ten_lists_plus_the_artifact_reads(
     client = s3_server.client()
     key = stage_artifact(client, build_version(tmp_path, 1, pages=2498))
     settings = Settings(live_bucket="live", live_prefix="big/", artifacts_bucket="artifacts")
-    deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    deploy_key(client, settings, key)
     metered_client, meter = metered(s3_server)
 
     whole = verify_live(metered_client, settings, repair=True, meter=meter)
@@ -237,7 +237,7 @@ def test_a_lost_record_of_the_live_release_is_restored_from_its_artifact_and_dep
     assert repaired.restored[0] == key and real(repaired.remaining) == []
     assert live.get_object(Bucket="live", Key=key)["Body"].read() == record
     later = stage_artifact(live, build_version(tmp_path, 2))
-    assert deploy(live, SETTINGS, "artifacts", later, SyncReport("v2"), RequestMeter()).outcome == "deployed"
+    assert deploy_key(live, SETTINGS, later, SyncReport("v2")).outcome == "deployed"
 
 
 def test_a_lost_record_is_not_restored_from_an_artifact_that_built_another_manifest(

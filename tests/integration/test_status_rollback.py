@@ -21,13 +21,11 @@ from build_tool.cli import main
 from build_tool.env import Environment
 from devtools.seaweed import S3Server
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.live.journal import claim_entry
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.order import JournalEntry
-from staticsync.report import SyncReport
 from tests.conftest import FakeContext
+from tests.deploys import deploy_key
 from tests.handler import fresh_handler
 from tests.rollbacks import run_request, stage_request
 from tests.sites import commit, stage_version
@@ -52,7 +50,7 @@ def three_releases(s3: Any, s3_env: dict[str, str], empty_buckets: None, tmp_pat
     """v1, v2 and v3 deployed in that order (places 1 to 3); the staged keys by version."""
     keys = {version: stage_version(s3, tmp_path, version) for version in (1, 2, 3)}
     for version, key in keys.items():
-        report = deploy(s3, SETTINGS, "artifacts", key, SyncReport(key), RequestMeter())
+        report = deploy_key(s3, SETTINGS, key)
         assert (report.outcome, report.sequence) == ("deployed", version)
     return keys
 

@@ -24,7 +24,6 @@ from staticsync.artifact.members import check_key_length
 from staticsync.artifact.ranged import S3Range, SparseFile
 from staticsync.check import check_live
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
 from staticsync.errors import ArtifactGone, ArtifactRejected, TransientReadError
 from staticsync.meter import RequestMeter
 from staticsync.model.contract import (
@@ -39,6 +38,7 @@ from staticsync.model.contract import (
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 from tests.conftest import load_event
+from tests.deploys import deploy_key
 from tests.handler import fresh_handler
 from tests.sites import build_version, collected, created_at, site
 
@@ -378,7 +378,7 @@ def snapshot(client: Any) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def run(client: Any, settings: Settings, key: str) -> SyncReport:
-    return deploy(client, settings, "artifacts", key, SyncReport(key), RequestMeter())
+    return deploy_key(client, settings, key)
 
 
 def stage_bytes(client: Any, data: bytes, metadata: dict[str, str]) -> None:
@@ -441,7 +441,7 @@ def test_redelivering_a_rejected_artifact_costs_its_first_read_and_tags_and_no_n
     meter = RequestMeter()
     meter.attach(moto_s3)
 
-    again = deploy(moto_s3, Settings(live_bucket="live"), "artifacts", KEY, SyncReport(KEY), meter)
+    again = deploy_key(moto_s3, Settings(live_bucket="live"), KEY, meter=meter)
 
     assert (again.outcome, again.reason) == ("rejected", "already_rejected")
     assert "not_a_zip" in (again.detail or "")
@@ -587,7 +587,7 @@ def test_a_stalled_read_during_a_deploy_fails_it_without_tagging_the_artifact(
     report = SyncReport(KEY)
 
     with pytest.raises(TransientReadError):
-        deploy(moto_s3, Settings(live_bucket="live"), "artifacts", KEY, report, RequestMeter())
+        deploy_key(moto_s3, Settings(live_bucket="live"), KEY, report)
 
     assert hit and report.outcome == "failed"
     assert tags(moto_s3) == {}
@@ -598,7 +598,7 @@ def test_an_artifact_deleted_before_its_event_is_handled_is_gone_not_rejected(mo
     report = SyncReport(KEY)
 
     with pytest.raises(ArtifactGone):
-        deploy(moto_s3, Settings(live_bucket="live"), "artifacts", KEY, report, RequestMeter())
+        deploy_key(moto_s3, Settings(live_bucket="live"), KEY, report)
 
     assert report.outcome != "rejected"
 

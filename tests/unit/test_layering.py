@@ -16,20 +16,21 @@ PACKAGES = {
 }
 
 # A module may import its own package's modules and anything of a lower rank, never its own rank's
-# other packages nor a higher rank. The Lambda's foundation (errors, config, report, meter) is 0-1.
+# other packages nor a higher rank. The Lambda's foundation (errors, report, meter, config, bucket) is 0-2.
 RANKS = {
     "staticsync.errors": 0,
     "staticsync.report": 0,
     "staticsync.meter": 0,
     "staticsync.config": 1,
-    "staticsync.model": 2,
-    "staticsync.artifact": 3,
-    "staticsync.live": 3,
-    "staticsync.notify": 3,
-    "staticsync.deploy": 4,
-    "staticsync.operations": 5,
-    "staticsync.dispatch": 6,
-    "staticsync.check": 6,
+    "staticsync.bucket": 2,
+    "staticsync.model": 3,
+    "staticsync.artifact": 4,
+    "staticsync.live": 4,
+    "staticsync.notify": 4,
+    "staticsync.deploy": 5,
+    "staticsync.operations": 6,
+    "staticsync.dispatch": 7,
+    "staticsync.check": 7,
     "build_tool.errors": 0,
     "build_tool.env": 0,
     "build_tool.build": 1,

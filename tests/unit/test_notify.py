@@ -11,13 +11,12 @@ from botocore.stub import Stubber
 
 from build_tool.build.pack import Packed
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
-from staticsync.meter import RequestMeter
 from staticsync.model.siblings import IndexChanges
 from staticsync.notify.cutover import Notifier
 from staticsync.notify.keyvaluestore import SiblingStore
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 
 ARN = "arn:aws:cloudfront::123456789012:key-value-store/abc"
 SETTINGS = Settings(live_bucket="live")
@@ -52,26 +51,11 @@ def files(css: bytes) -> dict[str, bytes]:
 def test_the_index_drops_changed_entries_before_unhashed_uploads_and_fills_after_the_cutover(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
-    deploy(
-        moto_s3,
-        SETTINGS,
-        "artifacts",
-        stage_artifact(moto_s3, make_artifact(files(b"a" * 200))),
-        SyncReport("r1"),
-        RequestMeter(),
-    )
+    deploy_key(moto_s3, SETTINGS, stage_artifact(moto_s3, make_artifact(files(b"a" * 200))), SyncReport("r1"))
     store = RecordingStore(moto_s3)
     r2 = stage_artifact(moto_s3, make_artifact(files(b"b" * 200), release="r2"))
 
-    report = deploy(
-        moto_s3,
-        SETTINGS,
-        "artifacts",
-        r2,
-        SyncReport("r2"),
-        RequestMeter(),
-        notifier=Notifier(siblings=store),
-    )
+    report = deploy_key(moto_s3, SETTINGS, r2, SyncReport("r2"), notifier=Notifier(siblings=store))
 
     assert report.outcome == "deployed"
     (drop, changes, css_then, live_then), (fill, _, css_after, live_after) = store.calls
@@ -84,18 +68,10 @@ def test_a_deploy_that_changes_nothing_touches_no_index(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     key = stage_artifact(moto_s3, make_artifact(files(b"a" * 200)))
-    deploy(moto_s3, SETTINGS, "artifacts", key, SyncReport("r1"), RequestMeter())
+    deploy_key(moto_s3, SETTINGS, key, SyncReport("r1"))
     store = RecordingStore(moto_s3)
 
-    deploy(
-        moto_s3,
-        SETTINGS,
-        "artifacts",
-        key,
-        SyncReport("again"),
-        RequestMeter(),
-        notifier=Notifier(siblings=store),
-    )
+    deploy_key(moto_s3, SETTINGS, key, SyncReport("again"), notifier=Notifier(siblings=store))
 
     assert store.calls == []
 

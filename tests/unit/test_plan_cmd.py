@@ -15,11 +15,10 @@ from build_tool.aws.live import LiveReadError, read_live_state
 from build_tool.cli import PLAN_CODES, ExitCode
 from build_tool.commands.plan import Preview, as_json, judge, table
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import build, collected_tree, read_packed, stage_artifact
+from tests.deploys import deploy_key
 from tests.inprocess import PROJECTS
 from tests.inprocess import cli as run
 from tests.sites import collected
@@ -34,7 +33,7 @@ MOTO = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS
 def deployed(client: Any, zip_path: Path) -> SyncReport:
     """Stage the zip and run the Lambda's deploy on it, as the function would on its event."""
     key = stage_artifact(client, read_packed(zip_path))
-    report = deploy(client, SETTINGS, "artifacts", key, SyncReport(key), RequestMeter())
+    report = deploy_key(client, SETTINGS, key)
     assert report.outcome in ("deployed", "unchanged"), report.detail
     return report
 

@@ -20,6 +20,7 @@ from staticsync.deploy import run as sync
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 
 SETTINGS = Settings(live_bucket="live")
 FILES = {f"css/f{i:03}.css": f".c{i} {{ color: #{i:03x}; }}\n".encode() * 50 for i in range(12)}
@@ -51,7 +52,7 @@ def deploy(client: Any, packed: Packed, size: bool = True) -> tuple[SyncReport, 
 def run(client: Any, key: str, size: int | None) -> tuple[SyncReport, dict[str, int]]:
     meter = RequestMeter()
     meter.attach(client)
-    report = sync.deploy(client, SETTINGS, "artifacts", key, SyncReport(key), meter, size=size)
+    report = deploy_key(client, SETTINGS, key, meter=meter, size=size)
     client.meta.events.unregister("request-created.s3", meter._count)
     return report, meter.by_operation()
 

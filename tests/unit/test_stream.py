@@ -15,12 +15,10 @@ from staticsync.artifact import stream
 from staticsync.artifact.archive import Artifact
 from staticsync.artifact.ranged import BytesRange, SparseFile
 from staticsync.config import Settings
-from staticsync.deploy import run as sync
 from staticsync.errors import ArtifactRejected
-from staticsync.meter import RequestMeter
 from staticsync.model.contract import FILES_DIR, RELEASE_NAME
-from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 
 MiB = 1024 * 1024
 SETTINGS = Settings(live_bucket="live")
@@ -50,7 +48,7 @@ def test_a_member_larger_than_the_stream_size_is_uploaded_in_parts_never_read_wh
     monkeypatch.setattr(Artifact, "read_file", lambda self, path: whole.append(path) or read_file(self, path))
     key = stage_artifact(moto_s3, make_artifact(FILES, release="r1"))
 
-    report = sync.deploy(moto_s3, SETTINGS, "artifacts", key, SyncReport(key), RequestMeter())
+    report = deploy_key(moto_s3, SETTINGS, key)
 
     assert report.outcome == "deployed"
     assert max(reads) < 2 * MiB  # pieces of 1 MiB, and the span of the small members (1.1 MB)

@@ -13,11 +13,11 @@ from build_tool.build.pack import Packed
 from staticsync.artifact.archive import Artifact
 from staticsync.config import Settings
 from staticsync.deploy import execute, upload
-from staticsync.deploy import run as sync
 from staticsync.live.state import HISTORY_NAME, history_body
 from staticsync.meter import RequestMeter
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
+from tests.deploys import deploy_key
 
 SETTINGS = Settings(live_bucket="live")
 FILES = {f"css/f{i:03}.css": f".c{i} {{ color: #{i:03x}; }}\n".encode() * 50 for i in range(40)}
@@ -27,7 +27,7 @@ def deploy(client: Any, packed: Packed) -> tuple[SyncReport, dict[str, int]]:
     key = stage_artifact(client, packed)
     meter = RequestMeter()
     meter.attach(client)
-    report = sync.deploy(client, SETTINGS, "artifacts", key, SyncReport(key), meter)
+    report = deploy_key(client, SETTINGS, key, meter=meter)
     client.meta.events.unregister("request-created.s3", meter._count)
     return report, meter.by_operation()
 

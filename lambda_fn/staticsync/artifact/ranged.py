@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from ..bucket import error_code
 from ..errors import ArtifactGone, TransientReadError
 from ..model.contract import META_TAIL_BYTES
 
@@ -107,7 +108,7 @@ def reading(bucket: str, key: str) -> Iterator[None]:
     except NETWORK_ERRORS as error:
         raise TransientReadError(f"reading {where} failed ({error}); a retry reads it again") from error
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = error_code(error)
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in GONE_CODES:
             raise ArtifactGone(f"{where} no longer exists: deleted or expired before this event") from None

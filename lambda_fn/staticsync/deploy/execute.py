@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..artifact.archive import Artifact
+from ..bucket import LiveBucket, Run
 from ..config import Settings
 from ..errors import LiveChanged, LiveStateError, OutOfTime
 from ..live.journal import ClaimTaken, claim_entry
@@ -35,19 +36,12 @@ class Executor:
     visitors or undone by the next deploy (the claim names what this one overwrote)."""
 
     def __init__(
-        self,
-        client: Any,
-        settings: Settings,
-        artifact: Artifact,
-        view: ReleaseView,
-        report: SyncReport,
-        remaining_seconds: Callable[[], float],
-        notifier: Notifier = SILENT,
+        self, bucket: LiveBucket, artifact: Artifact, view: ReleaseView, run: Run, notifier: Notifier = SILENT
     ) -> None:
-        self.client, self.settings, self.artifact, self.view = client, settings, artifact, view
-        self.report, self.remaining_seconds, self.notifier = report, remaining_seconds, notifier
-        self.policy = HeaderPolicy(settings, frozenset(view.record.files), view.hashed)
-        self.uploaded = _counter(report, settings)
+        self.client, self.settings, self.artifact, self.view = bucket.client, bucket.settings, artifact, view
+        self.report, self.remaining_seconds, self.notifier = run.report, run.remaining_seconds, notifier
+        self.policy = HeaderPolicy(self.settings, frozenset(view.record.files), view.hashed)
+        self.uploaded = _counter(self.report, self.settings)
 
     def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:
         """A plan up to PREVERIFY_BYTES is read in one pass of coalesced ranges, so a file and its

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -12,11 +11,11 @@ from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact
 from ..artifact.ranged import S3Range, SparseFile
+from ..bucket import LiveBucket, Run, Staged, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
 from ..live.state import Known, read_live
-from ..meter import RequestMeter
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import RollbackRequest, judge_request
 from ..model.plan import Intent, LiveState, check_base, make_plan
@@ -39,66 +38,61 @@ LIVE_RELATIVE = frozenset(
 
 
 def deploy(
-    client: Any,
-    settings: Settings,
-    bucket: str,
-    key: str,
-    report: SyncReport,
-    meter: RequestMeter,
-    remaining_seconds: Callable[[], float] = lambda: float("inf"),
+    bucket: LiveBucket,
+    staged: Staged,
+    run: Run,
     request: RollbackRequest | None = None,
     notifier: Notifier = SILENT,
-    size: int | None = None,
 ) -> SyncReport:
-    """Deploy the artifact at s3://bucket/key; fills in `report` as it goes, also when it raises.
+    """Deploy the staged artifact; fills in the run's report as it goes, also when it raises.
 
     With `request`, as that rollback request's one execution; `notifier` hears of each cutover. A
-    rejected artifact is tagged and reported, not raised: retrying it cannot help. `size` (the S3
-    event's) sizes the first read so that it holds the artifact's whole tail.
+    rejected artifact is tagged and reported, not raised: retrying it cannot help. The staged
+    object's `size` (the S3 event's) sizes the first read so that it holds the artifact's whole tail.
     """
-    started = time.monotonic()
-    meter.reset()
+    report, client = run.report, bucket.client
+    run.meter.reset()
     source: S3Range | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
-            live = live_reader(client, settings, size, background)
-            source = open_artifact(client, bucket, key, size)
-            _deploy(client, settings, source, live, report, remaining_seconds, request, notifier)
+            live = live_reader(bucket, staged.size, background)
+            source = open_artifact(client, staged)
+            _deploy(bucket, source, live, run, request, notifier)
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
         report.detail = str(error)
         if error.code != ALREADY_REJECTED:
-            client.put_object_tagging(Bucket=bucket, Key=key, Tagging=rejection_tags(error, source))
+            client.put_object_tagging(
+                Bucket=staged.bucket, Key=staged.key, Tagging=rejection_tags(error, source)
+            )
     except Exception as error:
         report.outcome, report.reason = "failed", type(error).__name__
         report.detail = str(error)
         raise
     finally:
-        report.seconds = round(time.monotonic() - started, 3)
-        report.s3_requests = meter.total
-        report.requests_by_operation = meter.by_operation()
+        run.finish()
     return report
 
 
 def live_reader(
-    client: Any, settings: Settings, size: int | None, background: ThreadPoolExecutor
+    bucket: LiveBucket, size: int | None, background: ThreadPoolExecutor
 ) -> Callable[[Known], LiveState]:
     """The live state, read beside the artifact's first read (two round trips become one) when the
     event says the artifact is at most BESIDE_BYTES; a larger one's open and the live record's parse
     would add their peaks (about 100 MB each at 100,000 files), so it is read after, taking what
     it shares with the opened artifact from it (a no-change redeploy's record and manifest)."""
     if size is not None and 0 < size <= BESIDE_BYTES:
-        future = background.submit(read_live, client, settings)
+        future = background.submit(read_live, bucket.client, bucket.settings)
         return lambda known: future.result()
-    return lambda known: read_live(client, settings, known)
+    return lambda known: read_live(bucket.client, bucket.settings, known)
 
 
-def open_artifact(client: Any, bucket: str, key: str, size: int | None = None) -> S3Range:
+def open_artifact(client: Any, staged: Staged) -> S3Range:
     try:
-        return S3Range(client, bucket, key, size=size)
+        return S3Range(client, staged.bucket, staged.key, size=staged.size)
     except ClientError as error:
         # A suffix range is unsatisfiable only on an empty object (moto answers 200 instead).
-        if error.response.get("Error", {}).get("Code") == "InvalidRange":
+        if error_code(error) == "InvalidRange":
             raise ArtifactRejected("empty_artifact", "the artifact is an empty object") from None
         raise
 
@@ -133,15 +127,14 @@ def previous_rejection(client: Any, source: S3Range) -> str | None:
 
 
 def _deploy(
-    client: Any,
-    settings: Settings,
+    bucket: LiveBucket,
     source: S3Range,
     live_state: Callable[[Known], LiveState],
-    report: SyncReport,
-    remaining_seconds: Callable[[], float],
+    run: Run,
     request: RollbackRequest | None,
     notifier: Notifier,
 ) -> None:
+    client, settings, report = bucket.client, bucket.settings, run.report
     report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
     reason = previous_rejection(client, source)
     if reason:
@@ -171,7 +164,7 @@ def _deploy(
     if plan.cutover is None:
         report.outcome = "unchanged"
         return
-    Executor(client, settings, artifact, view, report, remaining_seconds, notifier).run(plan, live, intent)
+    Executor(bucket, artifact, view, run, notifier).run(plan, live, intent)
 
 
 def start_rollback(

@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact, Span
 from ..artifact.stream import Large, check_member, span_files, upload_member
+from ..bucket import CONDITION_FAILED, MISSING, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected
-from ..live.state import CONDITION_FAILED, MISSING
 from ..model.headers import HeaderPolicy
 
 T = TypeVar("T")
@@ -65,7 +65,9 @@ def put_file(
                 **condition,
             )
         except ClientError as error:
-            if not (only_new and _code(error) in CONDITION_FAILED and _holds(client, settings, path, digest)):
+            if not (
+                only_new and error_code(error) in CONDITION_FAILED and _holds(client, settings, path, digest)
+            ):
                 raise
         return
     extra = {**headers, "Metadata": metadata, "ChecksumAlgorithm": "SHA256"}
@@ -77,7 +79,7 @@ def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
     try:
         head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(path))
     except ClientError as error:
-        if _code(error) in MISSING:
+        if error_code(error) in MISSING:
             return False
         raise
     found = head.get("Metadata", {}).get("sha256")
@@ -91,10 +93,6 @@ def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
             path,
         )
     return True
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def put_files(

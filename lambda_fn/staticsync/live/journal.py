@@ -11,10 +11,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..bucket import CONDITION_FAILED, error_code
 from ..config import Settings
 from ..model.contract import dumps
 from ..model.order import JournalEntry, RollbackRequest
-from .state import CONDITION_FAILED, get_object
+from .state import get_object
 
 JOURNAL_DIR = "journal"
 REQUESTS_DIR = "requests"
@@ -82,7 +83,7 @@ def write_once(client: Any, settings: Settings, key: str, body: bytes) -> None:
     try:
         client.put_object(Bucket=settings.live_bucket, Key=key, Body=body, ContentType=JSON, IfNoneMatch="*")
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code", "")) not in CONDITION_FAILED:
+        if error_code(error) not in CONDITION_FAILED:
             raise
         found = get_object(client, settings.live_bucket, key)
         if found is None or found[0] != body:

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..bucket import CONDITION_FAILED, MISSING, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected, LiveChanged, LiveStateError
 from ..model.contract import (
@@ -27,10 +28,6 @@ from .bodies import PartsBody
 
 # Under HISTORY_PREFIX/<release>/: the release record and manifest (docs/artifact.md, "The live bucket").
 HISTORY_NAME = "history.jsonl"
-MISSING = {"NoSuchKey", "404", "NotFound"}
-# 412 on AWS and SeaweedFS; 409 when two conditional writes race on AWS; SeaweedFS answers a
-# missing key under IfMatch with 412 where AWS says 404.
-CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", *MISSING}
 
 
 def read_live(client: Any, settings: Settings, known: Known | None = None) -> LiveState:
@@ -80,7 +77,7 @@ def write_history(
             IfNoneMatch="*",
         )
     except ClientError as error:
-        if _code(error) not in CONDITION_FAILED:
+        if error_code(error) not in CONDITION_FAILED:
             raise
         existing = get_object(client, settings.live_bucket, key)
         if existing is None or not same_history(existing[0], history_body(release_bytes, manifest_bytes)):
@@ -137,7 +134,7 @@ def cut_over(
             **cutover.condition(),
         )
     except ClientError as error:
-        if _code(error) in CONDITION_FAILED:
+        if error_code(error) in CONDITION_FAILED:
             raise LiveChanged(
                 f"another deploy changed the live staticfiles.json while release {release} was "
                 "uploading; not overwriting it (a retry re-plans against the new live release)"
@@ -185,11 +182,7 @@ def get_object(client: Any, bucket: str, key: str) -> tuple[bytes, str, dict[str
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if _code(error) in MISSING:
+        if error_code(error) in MISSING:
             return None
         raise
     return response["Body"].read(), response["ETag"], response.get("Metadata", {})
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -13,12 +13,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..bucket import MISSING, error_code
 from ..config import Settings
 from ..model.contract import META_BASE
 from ..model.order import JournalEntry
 from ..model.plan import LiveState
 from .journal import read_entry
-from .state import HISTORY_NAME, MISSING
+from .state import HISTORY_NAME
 
 LIVE, REPLACED, ABANDONED = "live", "replaced", "abandoned"
 # Places walked at most when looking for a release (a rollback's target): far past any retention.
@@ -169,7 +170,7 @@ def head_of(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         response: dict[str, Any] = client.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code", "")) in MISSING:
+        if error_code(error) in MISSING:
             return None
         raise
     return response

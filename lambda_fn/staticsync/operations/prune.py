@@ -19,10 +19,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..bucket import MISSING, error_code
 from ..config import Settings
 from ..errors import ArtifactGone, LiveStateError
 from ..live.journal import entry_key
-from ..live.state import MISSING, get_object, read_live, read_record
+from ..live.state import get_object, read_live, read_record
 from ..model.contract import MANIFEST_NAME
 from ..model.events import PRUNE_PREFIX
 from ..model.order import REQUEST_ID, JournalEntry
@@ -232,7 +233,7 @@ def read_link(client: Any, settings: Settings, sequence: int) -> Link | None:
         response = client.get_object(Bucket=settings.live_bucket, Key=entry_key(settings, sequence))
         entry = JournalEntry.parse(response["Body"].read())
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code", "")) in MISSING:
+        if error_code(error) in MISSING:
             return None
         raise
     except (ValueError, TypeError):
@@ -278,7 +279,7 @@ def tag_retired(client: Any, bucket: str, keys: list[str]) -> None:
                 Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": RETIRED_TAG, "Value": "true"}]}
             )
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code", "")) not in MISSING:
+            if error_code(error) not in MISSING:
                 raise  # gone meanwhile (expired): nothing to retire
 
 

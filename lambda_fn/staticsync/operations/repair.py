@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact
+from ..bucket import WRITE_CONFLICT, error_code
 from ..config import Settings
 from ..deploy.upload import MULTIPART_BYTES, pieces, put_file, run_all
 from ..errors import ArtifactRejected, LiveStateError
@@ -47,7 +48,6 @@ from .retained_artifact import RepairRefused, locate_artifact, open_retained, re
 READERS = 4  # spans of the artifact read at once to compare MD5s (each up to 8 MiB)
 HEADS = 16
 MAX_LISTED = 1000  # problems and restored keys named in a log record; the counts are exact
-CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
 class Depth(StrEnum):
@@ -204,7 +204,7 @@ def head_checks(
         try:
             head = client.head_object(Bucket=settings.live_bucket, Key=key)
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) not in {"404", "NoSuchKey", "NotFound"}:
+            if error_code(error) not in {"404", "NoSuchKey", "NotFound"}:
                 raise
             by_path[path] = [Problem(key, "missing_file", f"release {record.release} needs it")]
             return
@@ -239,7 +239,7 @@ def restore(
         try:
             put_file(client, settings, path, data, artifact.record.files[path], headers)
         except ClientError as error:
-            if str(error.response.get("Error", {}).get("Code")) not in CONDITION_FAILED:
+            if error_code(error) not in WRITE_CONFLICT:
                 raise
             with lock:
                 report.changed_meanwhile.append(settings.live_key(path))

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact
 from ..artifact.ranged import S3Range, SparseFile
+from ..bucket import error_code
 from ..config import Settings
 from ..errors import ArtifactGone, ArtifactRejected, SyncError
 from ..live.journal import read_entry
@@ -51,7 +52,7 @@ def open_artifact_of(client: Any, settings: Settings, bucket: str, key: str, rel
     try:
         source = S3Range(client, bucket, key)
     except (ArtifactGone, ClientError) as error:
-        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") != "InvalidRange":
+        if isinstance(error, ClientError) and error_code(error) != "InvalidRange":
             raise
         raise RepairRefused(
             f"release {release}'s artifact {where} is gone or empty (expired?): stage that "
@@ -92,7 +93,7 @@ def restore_record(client: Any, settings: Settings) -> str:
     try:
         write_history(client, settings, release, artifact.release_bytes, artifact.manifest_bytes)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("AccessDenied", "403"):
+        if error_code(error) not in ("AccessDenied", "403"):
             raise
         raise RepairRefused(
             f"release {release}'s record may not be written with these credentials (the scheduled pass may "

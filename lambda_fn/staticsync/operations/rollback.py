@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
+from ..bucket import LiveBucket, Run, Staged
 from ..config import Settings
 from ..deploy.run import deploy
 from ..errors import ArtifactGone, ArtifactRejected
 from ..live.state import get_object
-from ..meter import RequestMeter
 from ..model.order import BadRequest, RollbackRequest
 from ..notify.cutover import SILENT, Notifier
 from ..notify.report_object import normal_etag
@@ -23,25 +20,17 @@ def request_object_key(settings: Settings, request: str) -> str:
     return f"{settings.staging_prefix}{REQUEST_PREFIX}{request}.json"
 
 
-def handle_request(
-    client: Any,
-    settings: Settings,
-    bucket: str,
-    key: str,
-    report: SyncReport,
-    meter: RequestMeter,
-    remaining_seconds: Callable[[], float] = lambda: float("inf"),
-    notifier: Notifier = SILENT,
-) -> SyncReport:
+def handle_request(bucket: LiveBucket, staged: Staged, run: Run, notifier: Notifier = SILENT) -> SyncReport:
     """Read the request at s3://bucket/key and deploy the artifact of the release it names.
 
     A request that does not parse, or names an artifact that is gone, is rejected (not retried);
     the judgement against the live state and the one-time claim happen in `deploy`. The report is
     about the request (its key and ETag, what a waiter looks for); `detail` names the artifact.
     """
-    found = get_object(client, bucket, key)
+    settings, report, key = bucket.settings, run.report, staged.key
+    found = get_object(bucket.client, staged.bucket, key)
     if found is None:
-        raise ArtifactGone(f"s3://{bucket}/{key} no longer exists")
+        raise ArtifactGone(f"{staged.uri} no longer exists")
     report.kind, report.artifact_etag = "rollback", normal_etag(found[1])
     try:
         request = RollbackRequest.parse(found[0])
@@ -52,14 +41,12 @@ def handle_request(
     if not (artifact_key.startswith(settings.staging_prefix) and artifact_key.endswith(".zip")):
         return _refuse(report, "bad_request", f"{artifact_key} is not a staged artifact")
     try:
-        return deploy(
-            client, settings, bucket, artifact_key, report, meter, remaining_seconds, request, notifier
-        )
+        return deploy(bucket, Staged(staged.bucket, artifact_key), run, request, notifier)
     except ArtifactGone:
         return _refuse(
             report,
             "not_retained",
-            f"release {request.release} cannot be restored: its artifact s3://{bucket}/{artifact_key} "
+            f"release {request.release} cannot be restored: its artifact s3://{staged.bucket}/{artifact_key} "
             "is no longer retained (re-stage it with build_tool package at that commit)",
         )
 

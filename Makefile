@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration sam compat bench bench-quick clean
+.PHONY: demo test lint unit integration sam docs compat bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m devtools.demo
 
-test: lint sam
+test: lint sam docs
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -35,6 +35,10 @@ integration: $(VENV)/.installed
 sam: $(VENV)/.installed
 	bash devtools/sam_check.sh
 
+# The documentation site (mkdocs.yml, docs/) built with --strict, MkDocs in its own venv (.venv-docs).
+docs:
+	bash devtools/docs_check.sh
+
 # The benchmark (benchmarks/README.md): its own venv, SeaweedFS behind a 20 ms proxy, every peer.
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
@@ -52,4 +56,4 @@ compat:
 	done
 
 clean:
-	rm -rf $(VENV) .venv-sam .venv-3.12 .venv-3.13 .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-docs .venv-3.12 .venv-3.13 .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

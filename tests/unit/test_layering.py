@@ -156,3 +156,13 @@ def test_no_import_cycle_anywhere() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [
+        str(path.relative_to(ROOT))
+        for name, path in MODULES.items()
+        if not name.startswith("benchmarks") and path.name != "__init__.py" and path.name not in page
+    ]
+    assert missing == []

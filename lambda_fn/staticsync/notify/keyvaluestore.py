@@ -1,4 +1,4 @@
-"""Keep the CloudFront KeyValueStore the sibling-serving function reads (cdn_siblings decides what)."""
+"""Keep the CloudFront KeyValueStore the sibling-serving function reads (model.siblings decides what)."""
 
 from __future__ import annotations
 

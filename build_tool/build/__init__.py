@@ -1,1 +1,1 @@
-"""The build: collect with a local manifest storage, compress, pack the deterministic artifact, name the release."""
+"""The build: collect with a local manifest storage, compress, pack the deterministic artifact, name it."""

@@ -59,12 +59,12 @@ def encoder_identity() -> str:
 @dataclass
 class CompressionStats:
     """How many distinct contents were compressed this build, how many came from the cache, and how
-    many files were not compressed at all because the live release has their bytes (build_tool.build.delta)."""
+    many files were not compressed at all because the live release has their bytes (build.delta)."""
 
     compressed: int = 0
     reused: int = 0
     inherited: int = 0
-    seconds: float = 0.0  # wall time of the compression pass (build_tool.build.compress), for --json's timings
+    seconds: float = 0.0  # wall time of the compression pass (build.compress), for --json's timings
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, *, compressed: int = 0, reused: int = 0, inherited: int = 0) -> None:

@@ -50,3 +50,7 @@ class TransientReadError(SyncError, RuntimeError):
     Deliberately neither an OSError nor a ValueError: zipfile's errors are, and a failed read must not
     be mistaken for a damaged archive.
     """
+
+
+class ObjectTooLarge(SyncError, ValueError):
+    """A staged request larger than any real one: not read, so it cannot exhaust the function's memory."""

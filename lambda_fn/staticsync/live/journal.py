@@ -6,6 +6,7 @@ Both are written once (`IfNoneMatch: *`), so two writers can never both own a pl
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,33 @@ def claim_entry(client: Any, settings: Settings, entry: JournalEntry) -> None:
 def read_entry(client: Any, settings: Settings, sequence: int) -> JournalEntry | None:
     found = get_object(client, settings.live_bucket, entry_key(settings, sequence))
     return JournalEntry.parse(found[0]) if found else None
+
+
+def places_above(client: Any, settings: Settings, sequence: int) -> list[int]:
+    """Every journal place claimed after `sequence`, in order: one LIST (a page per 1,000 places).
+
+    A place above the live one is a deploy in flight, or one that died before its cutover (abandoned).
+    """
+    prefix = f"{settings.live_prefix}{settings.history_prefix}{JOURNAL_DIR}/"
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=settings.live_bucket, Prefix=prefix, StartAfter=entry_key(settings, sequence)
+    )
+    names = (item["Key"][len(prefix) :] for page in pages for item in page.get("Contents", ()))
+    return sorted(int(name[:-5]) for name in names if name.endswith(".json") and name[:-5].isdigit())
+
+
+def claims_above(client: Any, settings: Settings, sequence: int) -> list[JournalEntry]:
+    """The journal entries claimed after `sequence`, read beside each other; unreadable ones raise."""
+    places = places_above(client, settings, sequence)
+    if not places:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(places)), thread_name_prefix="journal") as pool:
+        found = list(
+            pool.map(
+                lambda place: get_object(client, settings.live_bucket, entry_key(settings, place)), places
+            )
+        )
+    return [JournalEntry.parse(item.body) for item in found if item is not None]
 
 
 @dataclass(frozen=True)

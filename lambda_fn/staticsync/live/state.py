@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
 from ..bucket import CONDITION_FAILED, MISSING, error_code
 from ..config import Settings
-from ..errors import ArtifactRejected, LiveChanged, LiveStateError
+from ..errors import ArtifactRejected, LiveChanged, LiveStateError, ObjectTooLarge
 from ..model.contract import (
     MANIFEST_NAME,
     META_RELEASE,
@@ -43,7 +44,7 @@ def read_live(client: Any, settings: Settings, known: Known | None = None) -> Li
     found = get_object(client, settings.live_bucket, key)
     if found is None:
         return LiveState()
-    body, etag, metadata = found
+    body, etag, metadata, modified = found
     try:
         manifest = (
             known.view.manifest if known and body == known.view.manifest_bytes else parse_manifest(body)
@@ -60,7 +61,8 @@ def read_live(client: Any, settings: Settings, known: Known | None = None) -> Li
             f"the live {key} is not the one release {record.release} built (overwritten by hand?): put "
             f"back line 2 of {settings.history_key(record.release, HISTORY_NAME)} with the same metadata"
         )
-    return LiveState(body, etag, release, record, manifest, Position.from_metadata(metadata))
+    position = Position.from_metadata(metadata)
+    return LiveState(body, etag, release, record, manifest, position, modified=modified)
 
 
 def write_history(
@@ -178,11 +180,26 @@ def read_record(client: Any, settings: Settings, release: str, known: Known | No
         ) from None
 
 
-def get_object(client: Any, bucket: str, key: str) -> tuple[bytes, str, dict[str, str]] | None:
+class Found(NamedTuple):
+    """An object read whole: its bytes, ETag, user metadata and S3's LastModified (S3's clock)."""
+
+    body: bytes
+    etag: str
+    metadata: dict[str, str]
+    modified: datetime | None = None
+
+
+def get_object(client: Any, bucket: str, key: str, limit: int | None = None) -> Found | None:
+    """The object, or None when there is none. With `limit`, an object larger than `limit` bytes is
+    not read: ObjectTooLarge (a request staged by whoever can write the staging prefix is bounded)."""
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if error_code(error) in MISSING:
             return None
         raise
-    return response["Body"].read(), response["ETag"], response.get("Metadata", {})
+    if limit is not None and int(response.get("ContentLength", 0)) > limit:
+        response["Body"].close()
+        raise ObjectTooLarge(f"s3://{bucket}/{key} is {response['ContentLength']} bytes, over {limit}")
+    body = response["Body"].read()
+    return Found(body, response["ETag"], response.get("Metadata", {}), response.get("LastModified"))

@@ -23,6 +23,7 @@ class LiveState:
     `manifest_bytes` is None before the first deploy. `record` is the live release's record, our
     exact per-file index; it is None only when the live manifest was written by something else.
     `abandoned` are journal entries claimed after the live position whose cutover never came.
+    `modified` is when the live manifest was last written, by S3's clock.
     """
 
     manifest_bytes: bytes | None = None
@@ -32,6 +33,7 @@ class LiveState:
     manifest: dict[str, str] = field(default_factory=dict)
     position: Position = Position()
     abandoned: tuple[JournalEntry, ...] = ()
+    modified: datetime | None = None  # the live manifest's LastModified: S3's clock at the last cutover
 
     def with_abandoned(self, entry: JournalEntry) -> LiveState:
         return replace(self, abandoned=(*self.abandoned, entry))

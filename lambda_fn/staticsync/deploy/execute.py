@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from ..config import Settings
 from ..errors import LiveChanged, LiveStateError, OutOfTime
 from ..live.journal import ClaimTaken, claim_entry
 from ..live.state import cut_over, read_live, write_history
-from ..model.contract import ReleaseView
+from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.headers import HeaderPolicy
 from ..model.order import JournalEntry
 from ..model.plan import Intent, LiveState, Plan, make_plan
@@ -150,8 +151,10 @@ class Executor:
         assert plan.cutover is not None
         release, manifest = self.view.release, self.view.manifest_bytes
         headers = self.policy.manifest_headers()
+        digest = hashlib.sha256(self.artifact.release_bytes).hexdigest()
+        metadata = {**plan.cutover.position.metadata(release), META_RELEASE_SHA256: digest}
         try:
-            etag = cut_over(self.client, self.settings, release, manifest, plan.cutover, headers)
+            etag = cut_over(self.client, self.settings, manifest, plan.cutover, headers, metadata)
         except LiveChanged:
             live = read_live(self.client, self.settings)
             if (live.release, live.manifest_bytes) != (release, manifest):

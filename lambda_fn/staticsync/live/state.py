@@ -123,15 +123,24 @@ def _one_line(document: bytes) -> bytes:
 
 
 def cut_over(
-    client: Any, settings: Settings, release: str, manifest: bytes, cutover: Cutover, headers: dict
+    client: Any,
+    settings: Settings,
+    manifest: bytes,
+    cutover: Cutover,
+    headers: dict,
+    metadata: dict[str, str],
 ) -> str:
-    """Write staticfiles.json only if the live one is still the one we planned against; its ETag."""
+    """Write staticfiles.json only if the live one is still the one we planned against; its ETag.
+
+    `metadata` names the release, its place in the order and its release.json's SHA-256 (which a
+    record restored from a staged artifact must match: the staging prefix is CI's to write)."""
+    release = metadata.get(META_RELEASE)
     try:
         response = client.put_object(
             Bucket=settings.live_bucket,
             Key=settings.live_key(MANIFEST_NAME),
             Body=manifest,
-            Metadata=cutover.position.metadata(release),
+            Metadata=metadata,
             **headers,
             **cutover.condition(),
         )

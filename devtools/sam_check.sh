@@ -58,10 +58,14 @@ fi
 if [[ ! -x "$venv/bin/python" ]]; then
     run "creating $venv" "$py313_bin/python3.13" -m venv "$venv"
 fi
-if ! compgen -G "$venv/lib/python3*/site-packages/aws_sam_cli-$SAM_CLI_VERSION.dist-info" >/dev/null; then
+# The dist-info alone is not enough: an interrupted install can leave it without bin/sam.
+if [[ ! -x "$venv/bin/sam" ]] ||
+    ! compgen -G "$venv/lib/python3*/site-packages/aws_sam_cli-$SAM_CLI_VERSION.dist-info" >/dev/null; then
     run "installing aws-sam-cli $SAM_CLI_VERSION" \
-        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
         "aws-sam-cli==$SAM_CLI_VERSION"
+    run "installing aws-sam-cli $SAM_CLI_VERSION's dependencies" \
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
 fi
 
 [[ -f "$repo/lambda_fn/app.py" ]] || fail "lambda_fn/app.py is missing: the template's Handler is app.lambda_handler."

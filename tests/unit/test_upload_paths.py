@@ -46,10 +46,10 @@ def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
     )
     assert report.outcome == "deployed"
     assert report.files_uploaded == 2  # the unhashed name and the new hashed one
-    # The artifact (read whole: it is small), the live manifest, the live record; two files, the
-    # history, the journal entry and the cutover.
-    assert operations == {"GetObject": 3, "PutObject": 5}
-    assert report.s3_requests == report.files_uploaded + 6
+    # The artifact (read whole: it is small), the live manifest, the live record, the journal place
+    # after the live one (free); two files, the history, the journal entry and the cutover.
+    assert operations == {"GetObject": 4, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 7
 
 
 @pytest.mark.parametrize(

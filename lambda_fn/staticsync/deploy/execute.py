@@ -5,18 +5,19 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from ..artifact.archive import Artifact
 from ..bucket import LiveBucket, Run
 from ..config import Settings
-from ..errors import LiveChanged, LiveStateError, OutOfTime
-from ..live.journal import ClaimTaken, claim_entry
-from ..live.state import cut_over, read_live, write_history
+from ..errors import ArtifactRejected, LiveChanged, OutOfTime
+from ..live.journal import ClaimTaken, claim_entry, claims_above
+from ..live.state import HISTORY_NAME, cut_over, read_live, write_history
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.headers import HeaderPolicy
-from ..model.order import JournalEntry
+from ..model.order import superseded
 from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..report import SyncReport
@@ -27,8 +28,8 @@ from .upload import put_files, read_spans, upload_spans
 PREVERIFY_BYTES = 64 * 1024 * 1024
 # Stop before the cutover when less time than this is left in the invocation.
 CUTOVER_MARGIN_SECONDS = 15.0
-# Abandoned journal claims stepped over before giving up (each is a deploy that died mid-way).
-MAX_CLAIMS = 16
+# Claims lost to concurrent deploys before a retry is left to Lambda (each round steps over them all).
+CLAIM_ROUNDS = 3
 
 
 class Executor:
@@ -64,22 +65,27 @@ class Executor:
             self.notifier.release_live(self.settings, self.report, plan, live, changes)
 
     def upload_immutable(self, plan: Plan, live: LiveState, intent: Intent) -> tuple[dict[str, bytes], Plan]:
-        """Upload the content-addressed names, keep the history and claim the journal place; the
-        mutable files read on the way (checked) when they fit in memory, and the claimed plan."""
+        """Upload the content-addressed names and keep the history, then claim the journal place; the
+        mutable files read on the way (checked) when they fit in memory, and the claimed plan.
+
+        The claim comes only once nothing can reject the artifact any more: every file read and
+        checked, every content-addressed name written (a live name with other bytes rejects it), the
+        history kept (a reused release id, or a release older than the live one, rejects it). A
+        rejected artifact leaves no claim, and takes back the history record it wrote."""
         if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
-            # Every file is read and checked before anything is written; then the release record
-            # and the journal claim go beside the content-addressed names (none is visible before
-            # the cutover, and a claim whose deploy dies is stepped over by the next one).
             files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
-            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="claim") as side:
-                history = side.submit(self.keep_history)
-                claimed = side.submit(self.claim, plan, live, intent)
-                self.put(files, plan.immutable, only_new=True)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as side:
+                history = side.submit(self.keep_history, live, intent)
+                try:
+                    self.put(files, plan.immutable, only_new=True)
+                except ArtifactRejected:
+                    self.forget_history(history)
+                    raise
                 history.result()
-                return files, claimed.result()
+            return files, self.claim(plan, live, intent)
         fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
         files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
-        self.keep_history()
+        self.keep_history(live, intent)
         return (files if fits else {}), self.claim(plan, live, intent)
 
     def sizes(self) -> dict[str, int]:
@@ -124,27 +130,45 @@ class Executor:
             only_new=only is not None,
         )
 
-    def keep_history(self) -> None:
+    def keep_history(self, live: LiveState, intent: Intent) -> bool:
+        """Write the release's history record; True when this deploy wrote it. A record already there
+        and no newer than the live cutover is a release older than the live one (order.superseded)."""
         self.check_time("writing the release record")
         record = self.view.record
-        write_history(
+        kept = write_history(
             self.client, self.settings, record.release, self.artifact.release_bytes, self.view.manifest_bytes
         )
+        if kept is not None and intent.kind == "deploy" and superseded(kept.modified, live.modified):
+            raise ArtifactRejected(
+                "superseded",
+                f"release {record.release} was recorded before {live.release or 'the live release'} went "
+                "live: it was live before, or a later deploy stepped over it, so it is older; going back "
+                f"to it takes a rollback request: build_tool rollback {record.release}",
+            )
+        return kept is None
+
+    def forget_history(self, history: Future[bool]) -> None:
+        """Delete the history record this deploy wrote, as it was rejected (a dead deploy's stays)."""
+        if history.exception() is None and history.result():
+            key = self.settings.history_key(self.view.release, HISTORY_NAME)
+            self.client.delete_object(Bucket=self.settings.live_bucket, Key=key)
 
     def claim(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
-        """Own the next place in the journal; each place an abandoned deploy claimed is stepped over,
-        and the unhashed names it may have overwritten are added to this deploy's."""
-        for _ in range(MAX_CLAIMS):
+        """Own the next free place in the journal. The plan already stepped over every claim the live
+        read found; a claim taken since (a concurrent deploy) is found again with one LIST and stepped
+        over too: no number of dead deploys' claims can block a deploy."""
+        for _ in range(CLAIM_ROUNDS):
             assert plan.entry is not None
             try:
                 claim_entry(self.client, self.settings, plan.entry)
                 return plan
-            except ClaimTaken as taken:
-                live = live.with_abandoned(_parse_entry(taken.existing, plan.entry.sequence))
+            except ClaimTaken:
+                claims = claims_above(self.client, self.settings, live.position.sequence)
+                live = replace(live, abandoned=tuple(claims))
                 plan = make_plan(self.view, live, intent, owned=(self.settings.history_prefix,))
-        raise LiveStateError(
-            f"{MAX_CLAIMS} journal places after the live one are claimed by deploys that never cut over; "
-            "look at the journal (build_tool status) before deploying again"
+        raise LiveChanged(
+            f"journal places after {live.position.sequence} were claimed by concurrent deploys "
+            f"{CLAIM_ROUNDS} times in a row; a retry plans again"
         )
 
     def cut_over(self, plan: Plan) -> None:
@@ -166,13 +190,6 @@ class Executor:
 
     def check_time(self, step: str) -> None:
         _check_time(self.remaining_seconds, step)
-
-
-def _parse_entry(data: bytes, sequence: int) -> JournalEntry:
-    try:
-        return JournalEntry.parse(data)
-    except (ValueError, TypeError) as error:
-        raise LiveStateError(f"journal place {sequence} is unreadable ({error}); repair it by hand") from None
 
 
 def _counter(report: SyncReport, settings: Settings) -> Callable[[str, int], None]:

@@ -12,10 +12,10 @@ from botocore.exceptions import ClientError
 from ..artifact.archive import Artifact
 from ..artifact.ranged import S3Range, SparseFile
 from ..bucket import LiveBucket, Run, Staged, error_code
-from ..config import Settings
 from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
-from ..live.state import Known, read_live
+from ..live.state import Known, read_live, write_history
+from ..live.walk import find_live_place
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import RollbackRequest, judge_request
 from ..model.plan import Intent, LiveState, check_base, make_plan
@@ -35,6 +35,9 @@ LIVE_RELATIVE = frozenset(
     {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
     | {"base_not_live", "not_retained"}  # a delta's base may be live again later
 )
+# Verdicts about a rollback request, not about the artifact it names: the artifact is never tagged
+# for them, so one wrong request cannot disable rollbacks to a good release.
+REQUEST_LEVEL = frozenset({"rollback_mismatch", "rollback_conflict", "never_live", "request_not_run"})
 
 
 def deploy(
@@ -61,7 +64,7 @@ def deploy(
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
         report.detail = str(error)
-        if error.code != ALREADY_REJECTED:
+        if error.code != ALREADY_REJECTED and not (request is not None and error.code in REQUEST_LEVEL):
             client.put_object_tagging(
                 Bucket=staged.bucket, Key=staged.key, Tagging=rejection_tags(error, source)
             )
@@ -157,25 +160,27 @@ def _deploy(
     if request is not None:
         intent = Intent(intent.artifact, intent.now, "rollback", request.request)
         report.kind = "rollback"
-        if not start_rollback(client, settings, request, view, live, report):
+        if not start_rollback(bucket, request, view, live, report):
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
     report.files_unchanged = len(plan.unchanged)
     if plan.cutover is None:
         report.outcome = "unchanged"
+        if view.release != live.release:
+            # The live bytes under another id (a commit that changed no static file): its record is
+            # kept, so an app pinned to this id starts (PinnedManifestStaticFilesStorage).
+            write_history(client, settings, view.release, artifact.release_bytes, view.manifest_bytes)
         return
     Executor(bucket, artifact, view, run, notifier).run(plan, live, intent)
 
 
 def start_rollback(
-    client: Any,
-    settings: Settings,
-    request: RollbackRequest,
-    view: ReleaseView,
-    live: LiveState,
-    report: SyncReport,
+    bucket: LiveBucket, request: RollbackRequest, view: ReleaseView, live: LiveState, report: SyncReport
 ) -> bool:
-    """Judge a rollback request against the live state and claim its one execution; False: no-op."""
+    """Judge a rollback request against the live state and claim its one execution; False: no-op
+    (it ran already, or its target is live). A request that cannot run is rejected, never reported
+    as a success."""
+    client, settings = bucket.client, bucket.settings
     if view.release != request.release:
         raise ArtifactRejected(
             "rollback_mismatch",
@@ -188,11 +193,26 @@ def start_rollback(
             f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
             "live now: it was not run (make a new request against the live release)",
         )
-    if verdict is None:
-        check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
-    claimed = verdict is None and claim_request(
-        client, settings, RequestClaim.of(request, live.position.sequence)
-    )
-    if not claimed:
-        report.outcome, report.reason = "unchanged", verdict or "replayed"
-    return claimed
+    if verdict is not None:
+        report.outcome, report.reason = "unchanged", verdict  # it ran (replayed), or its target is live
+        return False
+    check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
+    check_was_live(bucket, request, live)
+    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):
+        raise ArtifactRejected(
+            "request_not_run",
+            f"rollback request {request.request} was started against another live place and never cut "
+            f"over; it is not run now: make a new request against the live release {live.release}",
+        )
+    return True
+
+
+def check_was_live(bucket: LiveBucket, request: RollbackRequest, live: LiveState) -> None:
+    """A rollback goes only to a release that was live: the journal shows a place where it went live
+    and was replaced (walked back from the live place, one GET a place; never the metadata alone)."""
+    if find_live_place(bucket.client, bucket.settings, request.release, live) is None:
+        raise ArtifactRejected(
+            "never_live",
+            f"release {request.release} was never live before {live.release} (the journal has no place "
+            "where it went live and was replaced): a rollback goes only to a release that was live",
+        )

@@ -10,25 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from ..bucket import CONDITION_FAILED, error_code
 from ..config import Settings
+from ..errors import LiveStateError
 from ..model.contract import dumps
 from ..model.order import JournalEntry, RollbackRequest
-from .state import get_object
+from .objects import ClaimTaken, get_object, write_once
 
 JOURNAL_DIR = "journal"
 REQUESTS_DIR = "requests"
-JSON = "application/json; charset=utf-8"
-
-
-class ClaimTaken(Exception):
-    """Someone else already wrote that place in the journal (or that request's claim)."""
-
-    def __init__(self, existing: bytes) -> None:
-        super().__init__("already claimed")
-        self.existing = existing
 
 
 def entry_key(settings: Settings, sequence: int) -> str:
@@ -60,6 +49,22 @@ def places_above(client: Any, settings: Settings, sequence: int) -> list[int]:
     )
     names = (item["Key"][len(prefix) :] for page in pages for item in page.get("Contents", ()))
     return sorted(int(name[:-5]) for name in names if name.endswith(".json") and name[:-5].isdigit())
+
+
+def abandoned_claims(client: Any, settings: Settings, sequence: int) -> tuple[JournalEntry, ...]:
+    """The claims above the live place `sequence`: deploys in flight or dead before their cutover.
+
+    Places are claimed one after another from the live one, so when `sequence + 1` is free there are
+    none (one GET, a 404 in the ordinary case); else one LIST finds them all, however many.
+    """
+    if read_entry(client, settings, sequence + 1) is None:
+        return ()
+    try:
+        return tuple(claims_above(client, settings, sequence))
+    except (ValueError, TypeError) as error:
+        raise LiveStateError(
+            f"a journal place after {sequence} is unreadable ({error}): repair it by hand"
+        ) from None
 
 
 def claims_above(client: Any, settings: Settings, sequence: int) -> list[JournalEntry]:
@@ -104,15 +109,3 @@ def claim_request(client: Any, settings: Settings, claim: RequestClaim) -> bool:
         # cutover, and resuming it is the one execution.
         return bool(earlier.get("replaces_sequence") == claim.replaces_sequence)
     return True
-
-
-def write_once(client: Any, settings: Settings, key: str, body: bytes) -> None:
-    """PUT `body` at `key` unless the key exists; an existing object with the same bytes is fine."""
-    try:
-        client.put_object(Bucket=settings.live_bucket, Key=key, Body=body, ContentType=JSON, IfNoneMatch="*")
-    except ClientError as error:
-        if error_code(error) not in CONDITION_FAILED:
-            raise
-        found = get_object(client, settings.live_bucket, key)
-        if found is None or found[0] != body:
-            raise ClaimTaken(found[0] if found else b"{}") from None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..bucket import CONDITION_FAILED, MISSING, error_code
+from ..bucket import CONDITION_FAILED, error_code
 from ..config import Settings
-from ..errors import ArtifactRejected, LiveChanged, LiveStateError, ObjectTooLarge
+from ..errors import ArtifactRejected, LiveChanged, LiveStateError
 from ..model.contract import (
     MANIFEST_NAME,
     META_RELEASE,
@@ -26,13 +26,16 @@ from ..model.contract import (
 from ..model.order import Position
 from ..model.plan import Cutover, LiveState
 from .bodies import PartsBody
+from .journal import abandoned_claims
+from .objects import Found, get_object
 
 # Under HISTORY_PREFIX/<release>/: the release record and manifest (docs/artifact.md, "The live bucket").
 HISTORY_NAME = "history.jsonl"
 
 
 def read_live(client: Any, settings: Settings, known: Known | None = None) -> LiveState:
-    """The live manifest with its ETag and place in the order, and the live release's record.
+    """The live manifest with its ETag and place in the order, the live release's record, and the
+    journal's claims after the live place (deploys in flight or dead: what they may have overwritten).
 
     A manifest that names a release whose record is missing, unreadable or of another manifest is
     an error, never a reason to skip a check: every decision about order and content needs it.
@@ -54,21 +57,26 @@ def read_live(client: Any, settings: Settings, known: Known | None = None) -> Li
             f"the live s3://{settings.live_bucket}/{key} is unreadable ({error}); fix or remove it "
             "before deploying"
         ) from None
-    release = metadata.get(META_RELEASE)
-    record = read_record(client, settings, release, known) if release else None
+    release, position = metadata.get(META_RELEASE), Position.from_metadata(metadata)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal") as beside:
+        # The claims after the live place are read beside the live record: no round trip more.
+        claims = beside.submit(abandoned_claims, client, settings, position.sequence)
+        record = read_record(client, settings, release, known) if release else None
+        abandoned = claims.result()
     if record is not None and hashlib.sha256(body).hexdigest() != record.manifest_sha256:
         raise LiveStateError(
             f"the live {key} is not the one release {record.release} built (overwritten by hand?): put "
             f"back line 2 of {settings.history_key(record.release, HISTORY_NAME)} with the same metadata"
         )
-    position = Position.from_metadata(metadata)
-    return LiveState(body, etag, release, record, manifest, position, modified=modified)
+    return LiveState(body, etag, release, record, manifest, position, abandoned, modified)
 
 
 def write_history(
     client: Any, settings: Settings, release: str, release_bytes: bytes, manifest_bytes: bytes
-) -> None:
-    """Keep the release's record and manifest; a release id is never reused for other bytes."""
+) -> Found | None:
+    """Keep the release's record and manifest; a release id is never reused for other bytes.
+
+    None when this call wrote it; the kept object (with S3's LastModified) when it was there already."""
     key = settings.history_key(release, HISTORY_NAME)
     try:
         client.put_object(
@@ -88,6 +96,8 @@ def write_history(
                 f"release {release} was already deployed with different contents",
                 RELEASE_NAME,
             ) from None
+        return existing
+    return None
 
 
 def same_history(kept: bytes, body: bytes) -> bool:
@@ -187,28 +197,3 @@ def read_record(client: Any, settings: Settings, release: str, known: Known | No
             f"the live release {release}'s record at {key} is unreadable ({error}): delete it, then "
             "restore it with `python -m staticsync.check --repair --artifacts-bucket <artifacts bucket>`"
         ) from None
-
-
-class Found(NamedTuple):
-    """An object read whole: its bytes, ETag, user metadata and S3's LastModified (S3's clock)."""
-
-    body: bytes
-    etag: str
-    metadata: dict[str, str]
-    modified: datetime | None = None
-
-
-def get_object(client: Any, bucket: str, key: str, limit: int | None = None) -> Found | None:
-    """The object, or None when there is none. With `limit`, an object larger than `limit` bytes is
-    not read: ObjectTooLarge (a request staged by whoever can write the staging prefix is bounded)."""
-    try:
-        response = client.get_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error_code(error) in MISSING:
-            return None
-        raise
-    if limit is not None and int(response.get("ContentLength", 0)) > limit:
-        response["Body"].close()
-        raise ObjectTooLarge(f"s3://{bucket}/{key} is {response['ContentLength']} bytes, over {limit}")
-    body = response["Body"].read()
-    return Found(body, response["ETag"], response.get("Metadata", {}), response.get("LastModified"))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from .contract import META_RELEASE, RELEASE_ID, dumps
@@ -143,6 +144,20 @@ def _id(document: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise BadRequest(f"{name} {value!r} is missing or not a valid id")
     return value
+
+
+def superseded(recorded: datetime | None, cut_over: datetime | None) -> bool:
+    """Whether a release whose history record was written at `recorded` is older than the live one,
+    whose manifest was last written at `cut_over` (both S3's clock: LastModified).
+
+    A release's record is written before its claim, its claim before its cutover. A record no newer
+    than the live cutover belongs to a release that was live before it, or whose claim that cutover
+    stepped over (a deploy that died and is retried, or an event delivered late): in the order it is
+    older than the live release, and only a rollback request may bring it back. Equal seconds count
+    as older: S3's LastModified has one-second steps, and refusing a retry is safe where letting an
+    older release through is not.
+    """
+    return recorded is not None and cut_over is not None and recorded <= cut_over
 
 
 def judge_request(request: RollbackRequest, live_release: str | None, position: Position) -> str | None:

@@ -44,6 +44,13 @@ class LiveState:
         return frozenset(value for name, value in self.manifest.items() if value != name)
 
     @property
+    def claimed_above(self) -> int:
+        """How many places after the live one are claimed (the next deploy claims the one after)."""
+        return max((entry.sequence for entry in self.abandoned), default=self.position.sequence) - (
+            self.position.sequence
+        )
+
+    @property
     def dirty(self) -> frozenset[str]:
         """Unhashed names an abandoned deploy may have overwritten."""
         return frozenset(name for entry in self.abandoned for name in entry.mutable)
@@ -109,7 +116,7 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
     mutable = tuple(sorted({*changed, *dirty} - set(immutable)))  # dirty and immutable are disjoint
     if not (immutable or mutable) and live.manifest_bytes == view.manifest_bytes:
         return Plan(view.release, unchanged=tuple(sorted(view.record.files)))
-    position = live.position.next(live.release, intent.kind, intent.request, skip=len(live.abandoned))
+    position = live.position.next(live.release, intent.kind, intent.request, skip=live.claimed_above)
     entry = JournalEntry(
         sequence=position.sequence,
         release=view.release,

@@ -1,34 +1,42 @@
-"""Retention by releases: which live keys no retained release needs, and which staged objects retire (pure).
+"""Retention by releases: which live keys no retained release needs, which releases it stops keeping
+(their tombstones), and which staged objects retire (pure).
 
 A release is retained while it is one of the newest `keep` releases of the order (default 5), or was
-live at any moment of the grace period (default 7 days, so open tabs and cached pages keep working).
-The cutover that dropped a key came at or after the cutover of the newest release that still had it,
-so keeping every file of every release live since `now - grace` keeps each dropped key for at least
-the grace period after the cutover that dropped it. Times are S3's clock: the LastModified of each
-journal entry (written just before its cutover) and of each listed object, never the build's.
+live at any moment of the grace period (default 7 days, so open tabs and cached pages keep working);
+while an unexpired pin names it (an app runs it); while a journal place above the live one claims it
+(a deploy in flight or abandoned: its uploads include names that already existed, whose dates say
+nothing about it); and while its history record is younger than the grace period (a deploy that
+has not cut over yet). A release was live until the cutover of the place after it: the live
+manifest's LastModified for the live place; for an older place, the claim of the place after it
+(which read the live state after that cutover) bounds it from above, so the date is never early.
+Every time is S3's clock (LastModified, the Date of S3's answers), never the function's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from .contract import MANIFEST_NAME
 from .order import JournalEntry
+from .pins import TOMBSTONE_NAME, Pin, pinned
 
 DEFAULT_KEEP = 5
 DEFAULT_GRACE = timedelta(days=7)
-# Keys deleted (or staged objects retired) per run at most: one DeleteObjects request. What is left
-# goes on the next run; a bucket pruned for the first time after years converges over a few deploys.
+# Keys deleted (or staged objects retired, or releases marked pruned) per run at most: one
+# DeleteObjects request. What is left goes on the next run.
 DEFAULT_MAX_DELETES = 1000
 
 
 @dataclass(frozen=True)
 class Link:
-    """One cutover of the release order: its journal entry, and when S3 stored it (its place's claim)."""
+    """One cutover of the release order: its journal entry, when S3 stored it (its place's claim),
+    and when its cutover happened where S3 shows it (the live place: the manifest's LastModified)."""
 
     entry: JournalEntry
     claimed_at: datetime
+    live_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,36 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Where:
+    """The deployer's keys: the live prefix, the history prefix under it, the history object's name."""
+
+    prefix: str
+    history: str
+    history_name: str
+
+    def owned(self, path: str) -> bool:
+        """staticfiles.json and everything under the history prefix: never deleted."""
+        return path == MANIFEST_NAME or path.startswith(self.history)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one run read from S3, S3's clock (`now`) included: all retention decides from.
+
+    `chain`: the journal from the live place back, newest first; `claimed`: releases claimed above
+    the live place; `records`: the files (paths) of each retained release, once read.
+    """
+
+    chain: Sequence[Link]
+    listing: Sequence[Stored]
+    now: datetime
+    claimed: frozenset[str] = frozenset()
+    records: Mapping[str, Collection[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Retained:
-    """The releases whose files stay, newest first.
+    """The releases whose files stay, the order's first, then those pinned, claimed or recent.
 
     `floor`: the walk back ran out (the order's start, a journal gap, or releases cut over before the
     journal existed) while older releases were still needed; their files are unknown, so every object
@@ -59,7 +95,7 @@ class Retained:
     """
 
     releases: tuple[str, ...]
-    artifacts: frozenset[str]  # s3://bucket/key of the retained releases' artifacts (journal entries)
+    artifacts: frozenset[str]  # s3://bucket/key of the walked releases' artifacts (journal entries)
     floor: datetime | None = None
 
 
@@ -75,32 +111,33 @@ class Doomed:
 
 @dataclass(frozen=True)
 class Decision:
-    """What one run deletes, and what it keeps; `refused` says why it deletes nothing at all."""
+    """What one run marks pruned and deletes, and what it keeps; `refused` says why it does nothing."""
 
     retained: tuple[str, ...] = ()
     delete: tuple[Doomed, ...] = ()
     kept: int = 0
-    capped: bool = False  # more was deletable than `max_deletes`: the next run goes on
+    capped: bool = False  # more was deletable (or to mark) than `max_deletes`: the next run goes on
     refused: str | None = None
     floor: datetime | None = None
+    tombstones: tuple[str, ...] = ()  # releases to mark pruned, before anything is deleted
 
     @property
     def bytes(self) -> int:
         return sum(doomed.size for doomed in self.delete)
 
     def describe(self) -> list[str]:
-        """The dry run: one line per key, then the totals."""
+        """The dry run: one line per release marked and key deleted, then the totals."""
         if self.refused:
             return [f"nothing deleted: {self.refused}"]
-        lines = [f"delete {doomed.key} ({doomed.size} bytes): {doomed.why}" for doomed in self.delete]
+        lines = [
+            f"mark release {release} pruned: retention no longer keeps it" for release in self.tombstones
+        ]
+        lines += [f"delete {doomed.key} ({doomed.size} bytes): {doomed.why}" for doomed in self.delete]
         summary = f"{len(self.delete)} keys, {self.bytes} bytes; {self.kept} kept for releases "
         summary += ", ".join(self.retained) or "(none)"
         if self.floor is not None:
             summary += f" and everything stored before {stamp(self.floor)} (older releases are unknown)"
-        return [
-            *lines,
-            summary + (f"; capped at {len(self.delete)}, the next run goes on" if self.capped else ""),
-        ]
+        return [*lines, summary + ("; capped, the next run goes on" if self.capped else "")]
 
 
 def needs_more(chain: Sequence[Link], policy: Policy, now: datetime) -> bool:
@@ -108,62 +145,99 @@ def needs_more(chain: Sequence[Link], policy: Policy, now: datetime) -> bool:
     if not chain:
         return True
     distinct = len({link.entry.release for link in chain})
-    # The release before chain[-1] was live until chain[-1]'s cutover.
-    return distinct < policy.keep or chain[-1].claimed_at >= now - policy.grace
+    # The release before chain[-1] was live until chain[-1]'s cutover (None: not known to be past).
+    replaced = cut_over_at(chain, len(chain) - 1)
+    return distinct < policy.keep or replaced is None or replaced >= now - policy.grace
 
 
-def retained(chain: Sequence[Link], policy: Policy, now: datetime) -> Retained:
-    """The releases `chain` (newest first, from the live one back) shows to be retained."""
+def cut_over_at(chain: Sequence[Link], index: int) -> datetime | None:
+    """When chain[index]'s cutover happened, or a moment after it; None when nothing bounds it."""
+    known = chain[index].live_from
+    return known if known is not None or index == 0 else chain[index - 1].claimed_at
+
+
+def walk(chain: Sequence[Link], policy: Policy, now: datetime) -> Retained:
+    """The releases of the order that are retained: the newest `keep`, and those live within grace."""
     walked: list[Link] = []
     for link in chain:
         if walked and not needs_more(walked, policy, now):
             break
         walked.append(link)
     releases = tuple(dict.fromkeys(link.entry.release for link in walked))
-    artifacts = frozenset(link.entry.artifact for link in walked)
-    oldest = walked[-1] if walked else None
-    floor = (
-        oldest.claimed_at
-        if oldest and len(walked) == len(chain) and needs_more(walked, policy, now)
-        else None
-    )
-    return Retained(releases, artifacts, floor)
+    ran_out = bool(walked) and len(walked) == len(chain) and needs_more(walked, policy, now)
+    floor = walked[-1].claimed_at if ran_out else None
+    return Retained(releases, frozenset(link.entry.artifact for link in walked), floor)
 
 
-def decide(
-    chain: Sequence[Link],
-    records: Mapping[str, Collection[str]],
-    listing: Iterable[Stored],
-    *,
-    live_prefix: str,
-    owned: Collection[str],
-    now: datetime,
-    policy: Policy = Policy(),
-) -> Decision:
-    """The live keys to delete: referenced by no retained release, stored before `now - grace`.
+def retained(seen: Seen, where: Where, policy: Policy) -> Retained:
+    """Every retained release: the order's, then those pinned, claimed above the live place, or recent."""
+    order, kept = walk(seen.chain, policy, seen.now), Kept.of(seen.listing, where)
+    recent = [r for r, at in kept.histories.items() if at >= seen.now - policy.grace and r not in kept.pruned]
+    others = sorted(pinned(kept.pins, seen.now) | seen.claimed | set(recent))
+    return Retained(tuple(dict.fromkeys((*order.releases, *others))), order.artifacts, order.floor)
 
-    `records` are the retained releases' files (paths under the live prefix); `owned` are the
-    deployer's own paths (staticfiles.json, the history prefix with a trailing '/'), never deleted.
-    The newest object modified within the grace period is kept however unreferenced: it may be an
-    upload of a deploy in flight.
-    """
-    if not chain:
+
+def decide(seen: Seen, where: Where, policy: Policy = Policy()) -> Decision:
+    """The releases to mark pruned, then the live keys to delete: referenced by no retained release,
+    stored before `now - grace`, and not the deployer's own."""
+    if not seen.chain:
         return Decision(refused="no journalled release is live (nothing cut over by staticsync yet)")
-    keep = retained(chain, policy, now)
-    missing = [release for release in keep.releases if release not in records]
+    keep = retained(seen, where, policy)
+    missing = [release for release in keep.releases if release not in seen.records]
     if missing:
         return Decision(keep.releases, refused=f"no record of retained release(s) {', '.join(missing)}")
-    needed = {path for release in keep.releases for path in records[release]}
-    cutoff = now - policy.grace
-    doomed, kept = [], 0
-    for stored in sorted(listing, key=lambda s: s.key):
-        path = stored.key[len(live_prefix) :]
-        if is_owned(path, owned) or path in needed or stays(stored, cutoff, keep.floor):
+    marks = to_mark(Kept.of(seen.listing, where), keep)
+    if len(marks) > policy.max_deletes:  # mark them all before deleting anything
+        return Decision(keep.releases, capped=True, floor=keep.floor, tombstones=marks[: policy.max_deletes])
+    needed = {path for release in keep.releases for path in seen.records[release]}
+    cutoff, doomed, kept = seen.now - policy.grace, [], 0
+    for stored in sorted(seen.listing, key=lambda s: s.key):
+        path = stored.key[len(where.prefix) :]
+        if where.owned(path) or path in needed or stays(stored, cutoff, keep.floor):
             kept += 1
             continue
         doomed.append(Doomed(stored.key, stored.size, stored.modified, why(stored, keep.releases, cutoff)))
     capped = len(doomed) > policy.max_deletes
-    return Decision(keep.releases, tuple(doomed[: policy.max_deletes]), kept, capped, floor=keep.floor)
+    cut = tuple(doomed[: policy.max_deletes])
+    return Decision(keep.releases, cut, kept, capped, floor=keep.floor, tombstones=marks)
+
+
+def to_mark(kept: Kept, keep: Retained) -> tuple[str, ...]:
+    """Releases with a history record that retention no longer keeps, not marked yet. One whose
+    record is older than the floor keeps its files (they are older too), so it is not marked."""
+    return tuple(
+        release
+        for release, at in sorted(kept.histories.items())
+        if release not in keep.releases
+        and release not in kept.pruned
+        and (keep.floor is None or at >= keep.floor)
+    )
+
+
+@dataclass(frozen=True)
+class Kept:
+    """The deployer's keys a LIST of the live prefix shows: history records, tombstones and pins."""
+
+    histories: Mapping[str, datetime]
+    pruned: frozenset[str]
+    pins: list[Pin]
+
+    @classmethod
+    def of(cls, listing: Iterable[Stored], where: Where) -> Kept:
+        histories, pruned, pins = {}, set(), []
+        base = where.prefix + where.history
+        for stored in listing:
+            if not stored.key.startswith(base):
+                continue
+            path = stored.key[len(base) :]
+            release, _, name = path.partition("/")
+            if name == where.history_name:
+                histories[release] = stored.modified
+            elif name == TOMBSTONE_NAME:
+                pruned.add(release)
+            elif (pin := Pin.from_path(path)) is not None:
+                pins.append(pin)
+        return cls(histories, frozenset(pruned), pins)
 
 
 def to_retire(
@@ -173,12 +247,12 @@ def to_retire(
     bucket: str,
     staging_prefix: str,
     now: datetime,
-    policy: Policy = Policy(),
+    policy: Policy,
 ) -> Decision:
     """The staged objects (artifacts, requests) no retained release needs, stored before `now - grace`.
 
-    A retained release's artifact is the one its journal entry names, or, for a release cut over
-    before the journal, where build_tool stages it (`<staging prefix><release>.zip`).
+    A retained release's artifact is the one its journal entry names, or where build_tool stages it
+    (`<staging prefix><release>.zip`: a release cut over before the journal, pinned, or claimed).
     """
     needed = {artifact.removeprefix(f"s3://{bucket}/") for artifact in keep.artifacts}
     needed |= {f"{staging_prefix}{release}.zip" for release in keep.releases}
@@ -191,10 +265,6 @@ def to_retire(
         doomed.append(Doomed(stored.key, stored.size, stored.modified, why(stored, keep.releases, cutoff)))
     capped = len(doomed) > policy.max_deletes
     return Decision(keep.releases, tuple(doomed[: policy.max_deletes]), kept, capped, floor=keep.floor)
-
-
-def is_owned(path: str, owned: Collection[str]) -> bool:
-    return any(path == name or (name.endswith("/") and path.startswith(name)) for name in owned)
 
 
 def stays(stored: Stored, cutoff: datetime, floor: datetime | None) -> bool:

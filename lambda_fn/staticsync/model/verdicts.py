@@ -10,8 +10,9 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import LiveStateError
-from .contract import MANIFEST_NAME, ReleaseRecord
+from .contract import MANIFEST_NAME, ReleaseRecord, same_release
 from .headers import ENCODINGS, HeaderPolicy
+from .order import JournalEntry
 from .plan import LiveState
 
 HEADERS = ("ContentType", "CacheControl", "ContentEncoding")
@@ -187,9 +188,67 @@ def unique(problems: Iterable[Problem]) -> list[Problem]:
 
 
 REPAIRABLE = frozenset({"missing_file", "wrong_size", "wrong_content", "wrong_header"})
+# A repairable problem on an unhashed name a journal claim above the live place lists as `mutable`: a
+# deploy in flight wrote it (or will), or a dead one did and the next deploy rewrites it. Not restored.
+IN_FLIGHT = "deploy_in_flight"
+
+
+def claimed_keys(claims: Iterable[JournalEntry], settings: Settings) -> dict[str, str]:
+    """The live keys the claims above the live place may overwrite, each with the claim that does."""
+    return {
+        settings.live_key(name): f"journal place {entry.sequence} (release {entry.release})"
+        for entry in claims
+        for name in entry.mutable
+    }
+
+
+def hold_claimed(problems: Iterable[Problem], claimed: Mapping[str, str]) -> list[Problem]:
+    """Each repairable problem on a claimed key becomes `deploy_in_flight`: that deploy's to write."""
+    return unique(
+        Problem(p.key, IN_FLIGHT, f"{p.code} ({p.detail}); {claimed[p.key]} claims it and rewrites it")
+        if p.code in REPAIRABLE and p.key in claimed
+        else p
+        for p in problems
+    )
 
 
 def to_restore(problems: Iterable[Problem], settings: Settings, files: Collection[str]) -> list[str]:
     """The release's files a repair rewrites: those missing or wrong in bytes or headers."""
     paths = {p.key[len(settings.live_prefix) :] for p in problems if p.code in REPAIRABLE}
     return sorted(path for path in paths if path in files)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What an artifact must match to restore the live release: the live record (None when it is
+    lost) and the SHA-256 of release.json its cutover wrote on the live manifest (`release-sha256`;
+    None on a manifest cut over before it was recorded, or written by hand)."""
+
+    release: str
+    record: ReleaseRecord | None
+    release_sha256: str | None
+
+    def refusal(self, where: str, record: ReleaseRecord, release_sha256: str) -> str | None:
+        """Why the artifact at `where` (its record, its release.json's SHA-256) may not restore the
+        live release, or None. A lost record comes back only from the very release.json cut over;
+        files from an artifact of the same release (a full build of a live delta too), each only
+        with the bytes the live record lists (checked again before each PUT)."""
+        if self.record is not None:
+            if same_release(self.record, record):
+                return None
+            return f"{where} holds another build of release {self.release} than the live one"
+        if self.release_sha256 is None:
+            return f"release {self.release}'s record cannot be proven: {UNPROVEN}"
+        if release_sha256 != self.release_sha256:
+            return (
+                f"{where}'s release.json is not the one release {self.release} was cut over with (its "
+                "SHA-256 is not the live staticfiles.json's release-sha256): the staging prefix is CI's "
+                "to write, so a lost record is restored only from the artifact that was deployed"
+            )
+        return None
+
+
+UNPROVEN = (
+    "the live staticfiles.json has no release-sha256 metadata (cut over before it was recorded, or "
+    "written by hand), so no staged artifact can be proven to be the live release's"
+)

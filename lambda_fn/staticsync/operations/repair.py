@@ -1,51 +1,61 @@
 """Verify the live bucket against the live release and restore what is missing or wrong from its artifact.
 
-One pass: read the live state, LIST the live prefix (1 request per 1,000 keys), read the retained
-artifact's members by coalesced spans to compare their MD5 with the listed ETags, HEAD only what the
-depth asks for (or what an ETag cannot decide), then, in repair mode, PUT exactly the files found
-missing or wrong, each only if the live object is still the one judged (IfMatch / IfNoneMatch).
+One pass: read the live state; LIST the live prefix (1 request per 1,000 keys), then the journal claims
+above the live place; compare the retained artifact's members (read by coalesced spans) with the
+listed ETags; HEAD what the depth asks for or an ETag cannot decide; in repair mode, PUT exactly the
+files found missing or wrong, each only over the object judged (IfMatch / IfNoneMatch). An unhashed
+name a claim lists is a deploy's to write (it claims before it overwrites any, so a claim read after
+the LIST is seen for every byte the LIST saw): reported as `deploy_in_flight`, never restored.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..artifact.archive import Artifact
-from ..bucket import WRITE_CONFLICT, error_code
+from ..bucket import MISSING, LiveBucket, error_code
 from ..config import Settings
-from ..deploy.upload import MULTIPART_BYTES, pieces, put_file, run_all
+from ..deploy.upload import run_all
 from ..errors import ArtifactRejected, LiveStateError
+from ..live.journal import claims_above
 from ..live.state import HISTORY_NAME, get_object, read_live, read_record
 from ..model.contract import MANIFEST_NAME, META_RELEASE, ReleaseRecord, parse_manifest
 from ..model.headers import HeaderPolicy
+from ..model.order import JournalEntry
 from ..model.plan import LiveState
 from ..model.verdicts import (
+    IN_FLIGHT,
     Comparison,
     Listed,
     Problem,
+    claimed_keys,
     compare_listing,
     hashed_paths,
     head_problems,
+    hold_claimed,
     listed_paths,
     live_problems,
     manifest_header_problems,
     manifest_problems,
     md5_confirmed_wrong,
-    md5_hex,
     to_restore,
-    unique,
     unreadable,
 )
-from .retained_artifact import RepairRefused, locate_artifact, open_retained, restore_record
+from .retained_artifact import (
+    RepairRefused,
+    Restore,
+    Retained,
+    open_retained,
+    restore_files,
+    restore_record,
+)
 
-READERS = 4  # spans of the artifact read at once to compare MD5s (each up to 8 MiB)
+__all__ = ["Depth", "RepairRefused", "VerifyReport", "verify_live"]
+
 HEADS = 16
 MAX_LISTED = 1000  # problems and restored keys named in a log record; the counts are exact
 
@@ -81,11 +91,17 @@ class VerifyReport:
         done = set(self.restored)
         return [p for p in self.problems if p.key not in done]
 
+    @property
+    def held(self) -> list[str]:
+        """Keys left to a deploy in flight (or to the next one): they are its to write."""
+        return [p.key for p in self.problems if p.code == IN_FLIGHT]
+
     def as_log(self) -> dict[str, Any]:
         record = asdict(self)
         record["problems"] = [str(p) for p in self.problems[:MAX_LISTED]]
         record["restored"] = self.restored[:MAX_LISTED]
-        return record | {"problem_count": len(self.problems), "restored_count": len(self.restored)}
+        counts = {"problem_count": len(self.problems), "restored_count": len(self.restored)}
+        return record | counts | {"held_count": len(self.held)}
 
 
 def verify_live(
@@ -100,167 +116,163 @@ def verify_live(
         meter.reset()
     report = VerifyReport(f"s3://{settings.live_bucket}/{settings.live_prefix}", depth.value, repair)
     try:
-        _verify(client, settings, depth, repair, report)
+        Pass(LiveBucket(client, settings), depth, repair, report).run()
     finally:
         if meter is not None:
             report.s3_requests, report.requests_by_operation = meter.total, meter.by_operation()
     return report
 
 
-def _verify(client: Any, settings: Settings, depth: Depth, repair: bool, report: VerifyReport) -> None:
-    try:
-        live = read_live(client, settings)
-    except LiveStateError as error:
-        report.problems = diagnose(client, settings, error)
-        if not (repair and [p.code for p in report.problems] == ["missing_release_record"]):
+@dataclass(frozen=True)
+class Seen:
+    """The live bucket as one pass judges it: the live release, the LIST, the live manifest's HEAD
+    after it, and the keys journal claims above the live place may overwrite (read after the LIST)."""
+
+    live: LiveState
+    record: ReleaseRecord
+    policy: HeaderPolicy
+    listed: dict[str, Listed]
+    head: dict[str, Any]
+    claimed: dict[str, str]
+
+
+@dataclass
+class Pass:
+    """One verify (and repair) pass over the live bucket, filling in its report."""
+
+    bucket: LiveBucket
+    depth: Depth
+    repair: bool
+    report: VerifyReport
+
+    @property
+    def settings(self) -> Settings:
+        return self.bucket.settings
+
+    def run(self) -> None:
+        live = self.live_state()
+        if live is None:
             return
-        report.restored.append(restore_record(client, settings))
-        live = read_live(client, settings)
-    report.problems = live_problems(live, settings)
-    if report.problems:
-        return
-    assert live.record is not None
-    record, report.release, report.files = live.record, live.release, live.record.file_count
-    policy = HeaderPolicy.for_release(settings, record.files, live.manifest)
-    artifact = None
-    if repair or settings.artifacts_bucket:
-        bucket, key = locate_artifact(client, settings, live)
-        report.artifact = f"s3://{bucket}/{key}"
-        artifact = open_retained(client, settings, live, bucket, key)
-    listed = list_live(client, settings)
-    report.listed = len(listed)
-    # After the LIST: the live release did not move while it ran, so every listed byte is judged
-    # against the right release (a cutover in between would make its new files look wrong).
-    head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(MANIFEST_NAME))
-    if head.get("ETag") != live.etag:
-        raise RepairRefused("the live staticfiles.json changed during the pass (a deploy): run it again")
-    sizes = {path: artifact.size_of(path) for path in artifact.members} if artifact else None
-    comparison = compare_listing(record.files, sizes, listed, etag_md5=settings.etag_md5)
-    problems = manifest_problems(live, settings) + manifest_header_problems(settings, head, policy)
-    problems += listing_problems(comparison, settings, record, sizes or {}, listed)
-    suspects = md5_mismatches(artifact, comparison) if artifact else []
-    problems += head_checks(client, settings, record, policy, listed, comparison, suspects, depth, live)
-    report.problems = unique(problems)
-    if repair and artifact is not None:
+        retained = self.retained(live)
+        seen = self.survey(live)
+        artifact = retained.artifact if retained else None
+        sizes = {path: artifact.size_of(path) for path in artifact.members} if artifact else None
+        comparison = compare_listing(seen.record.files, sizes, seen.listed, etag_md5=self.settings.etag_md5)
+        problems = manifest_problems(live, self.settings)
+        problems += manifest_header_problems(self.settings, seen.head, seen.policy)
+        problems += listing_problems(comparison, seen, sizes or {}, self.settings)
+        suspects = retained.differing(comparison.by_md5) if retained else []
+        problems += self.head_checks(seen, comparison, suspects)
+        self.report.problems = hold_claimed(problems, seen.claimed)
+        if self.repair and retained is not None:
+            self.restore(seen, retained)
+
+    def live_state(self) -> LiveState | None:
+        """The live state and its record (restored first when lost, in repair mode), or None when the
+        pass cannot go on: the report's problems say why."""
+        client, settings, report = self.bucket.client, self.settings, self.report
+        try:
+            live = read_live(client, settings)
+        except LiveStateError as error:
+            report.problems = diagnose(client, settings, error)
+            if not (self.repair and [p.code for p in report.problems] == ["missing_release_record"]):
+                return None
+            report.restored.append(restore_record(client, settings))
+            live = read_live(client, settings)
+        report.problems = live_problems(live, settings)
+        if report.problems or live.record is None:
+            return None
+        report.release, report.files = live.release, live.record.file_count
+        return live
+
+    def retained(self, live: LiveState) -> Retained | None:
+        if not (self.repair or self.settings.artifacts_bucket):
+            return None
+        retained = open_retained(self.bucket.client, self.settings, live)
+        self.report.artifact = retained.where
+        return retained
+
+    def survey(self, live: LiveState) -> Seen:
+        """LIST, then the claims above the live place, then the live manifest's HEAD."""
+        client, settings = self.bucket.client, self.settings
+        assert live.record is not None
+        listed = list_live(client, settings)
+        self.report.listed = len(listed)
+        claimed = claimed_keys(read_claims(self.bucket, live), settings)
+        # After the LIST: the live release did not move while it ran, so every listed byte is judged
+        # against the right release (a cutover in between would make its new files look wrong).
+        head = client.head_object(Bucket=settings.live_bucket, Key=settings.live_key(MANIFEST_NAME))
+        if head.get("ETag") != live.etag:
+            raise RepairRefused("the live staticfiles.json changed during the pass (a deploy): run it again")
+        policy = HeaderPolicy.for_release(settings, live.record.files, live.manifest)
+        return Seen(live, live.record, policy, listed, head, claimed)
+
+    def head_checks(self, seen: Seen, comparison: Comparison, suspects: list[str]) -> list[Problem]:
+        """HEAD what the depth asks for, what no ETag can decide, and every MD5 mismatch (KMS?)."""
+        files = seen.record.files
+        wanted = {Depth.LIST: [], Depth.HASHED: hashed_paths(seen.live.manifest, files)}.get(
+            self.depth, list(files)
+        )
+        paths = sorted({*comparison.by_head, *suspects, *(p for p in wanted if p in seen.listed)})
+        by_path: dict[str, list[Problem]] = {}
+        lock, suspected = threading.Lock(), frozenset(suspects)
+
+        def check(path: str) -> None:
+            found = head_check(self.bucket, seen, path, path in suspected)
+            with lock:
+                by_path[path] = found
+
+        run_all(check, paths, HEADS)
+        return [problem for path in paths for problem in by_path[path]]
+
+    def restore(self, seen: Seen, retained: Retained) -> None:
         # A delta's inherited files have no member here: they stay reported (a full build restores them).
-        paths = to_restore(report.problems, settings, artifact.members)
-        restore(client, settings, artifact, policy, paths, listed, report)
+        paths = to_restore(self.report.problems, self.settings, retained.artifact.members)
+        job = Restore(paths, seen.record.files, seen.policy, seen.listed)
+        done = restore_files(self.bucket, retained, job)
+        self.report.restored = sorted([*self.report.restored, *done.restored])
+        self.report.changed_meanwhile = done.changed_meanwhile
+
+
+def read_claims(bucket: LiveBucket, live: LiveState) -> list[JournalEntry]:
+    """The journal claims above the live place: deploys in flight, or dead ones the next steps over."""
+    try:
+        return claims_above(bucket.client, bucket.settings, live.position.sequence)
+    except (ValueError, TypeError) as error:
+        raise RepairRefused(
+            f"a journal place after {live.position.sequence} is unreadable ({error}), so which names a "
+            "deploy claims is unknown: fix it by hand, then run again"
+        ) from None
+
+
+def head_check(bucket: LiveBucket, seen: Seen, path: str, suspect: bool) -> list[Problem]:
+    """One HEAD: the file's headers and sha256 metadata; a `suspect` (its MD5 differed) confirmed."""
+    settings, record = bucket.settings, seen.record
+    key = settings.live_key(path)
+    try:
+        head = bucket.client.head_object(Bucket=settings.live_bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) not in MISSING:
+            raise
+        return [Problem(key, "missing_file", f"release {record.release} needs it")]
+    found = head_problems(key, head, record, path, seen.policy.headers(path))
+    if suspect and md5_confirmed_wrong(head, record, path):
+        found.append(Problem(key, "wrong_content", f"its bytes are not those of release {record.release}"))
+    return found
 
 
 def listing_problems(
-    comparison: Comparison,
-    settings: Settings,
-    record: ReleaseRecord,
-    sizes: dict[str, int],
-    listed: dict[str, Listed],
+    comparison: Comparison, seen: Seen, sizes: dict[str, int], settings: Settings
 ) -> list[Problem]:
+    release = seen.record.release
     missing = [
-        Problem(settings.live_key(p), "missing_file", f"release {record.release} needs it")
+        Problem(settings.live_key(p), "missing_file", f"release {release} needs it")
         for p in comparison.missing
     ]
     return missing + [
-        Problem(settings.live_key(p), "wrong_size", f"{listed[p].size} bytes, release has {sizes[p]}")
+        Problem(settings.live_key(p), "wrong_size", f"{seen.listed[p].size} bytes, release has {sizes[p]}")
         for p in comparison.wrong_size
     ]
-
-
-def md5_mismatches(artifact: Artifact, comparison: Comparison) -> list[str]:
-    """Read every file whose ETag is an MD5 from the artifact (verified reads) and return those that
-    differ; a HEAD then tells a wrong file from a KMS-encrypted one."""
-    wrong: list[str] = []
-    lock = threading.Lock()
-
-    def read(span: Any) -> None:
-        for path, data in artifact.read_span(span):
-            if md5_hex(data) != comparison.by_md5[path]:
-                with lock:
-                    wrong.append(path)
-
-    with refused_if_damaged():
-        run_all(read, artifact.spans(sorted(comparison.by_md5)), READERS)
-    return sorted(wrong)
-
-
-def head_checks(
-    client: Any,
-    settings: Settings,
-    record: ReleaseRecord,
-    policy: HeaderPolicy,
-    listed: dict[str, Listed],
-    comparison: Comparison,
-    suspects: list[str],
-    depth: Depth,
-    live: LiveState,
-) -> list[Problem]:
-    """HEAD what the depth asks for, what no ETag can decide, and every MD5 mismatch (KMS?)."""
-    wanted = {Depth.LIST: [], Depth.HASHED: hashed_paths(live.manifest, record.files)}.get(
-        depth, list(record.files)
-    )
-    paths = sorted({*comparison.by_head, *suspects, *(p for p in wanted if p in listed)})
-    by_path: dict[str, list[Problem]] = {}
-
-    def check(path: str) -> None:
-        key = settings.live_key(path)
-        try:
-            head = client.head_object(Bucket=settings.live_bucket, Key=key)
-        except ClientError as error:
-            if error_code(error) not in {"404", "NoSuchKey", "NotFound"}:
-                raise
-            by_path[path] = [Problem(key, "missing_file", f"release {record.release} needs it")]
-            return
-        found = head_problems(key, head, record, path, policy.headers(path))
-        if path in suspects and md5_confirmed_wrong(head, record, path):
-            found.append(
-                Problem(key, "wrong_content", f"its bytes are not those of release {record.release}")
-            )
-        by_path[path] = found
-
-    run_all(check, paths, HEADS)
-    return [problem for path in paths for problem in by_path.get(path, [])]
-
-
-def restore(
-    client: Any,
-    settings: Settings,
-    artifact: Artifact,
-    policy: HeaderPolicy,
-    paths: list[str],
-    listed: dict[str, Listed],
-    report: VerifyReport,
-) -> None:
-    """PUT each file of `paths` from the artifact with its release's headers, as a deploy does, only
-    over the object that was judged: a concurrent writer's object is left alone (`changed_meanwhile`)."""
-    lock = threading.Lock()
-
-    def put(path: str, data: bytes) -> None:
-        headers = policy.headers(path)
-        if len(data) < MULTIPART_BYTES:  # conditions need a single PUT
-            headers = headers | condition(path, listed)
-        try:
-            put_file(client, settings, path, data, artifact.record.files[path], headers)
-        except ClientError as error:
-            if error_code(error) not in WRITE_CONFLICT:
-                raise
-            with lock:
-                report.changed_meanwhile.append(settings.live_key(path))
-            return
-        with lock:
-            report.restored.append(settings.live_key(path))
-
-    def read(span: Any) -> None:
-        for path, data in artifact.read_span(span):
-            put(path, data)
-
-    spans = [piece for span in artifact.spans(paths) for piece in pieces(artifact, span)]
-    with refused_if_damaged():
-        run_all(read, spans, settings.upload_concurrency)
-    report.restored.sort()
-    report.changed_meanwhile.sort()
-
-
-def condition(path: str, listed: dict[str, Listed]) -> dict[str, str]:
-    """Overwrite only the object we listed; create only where there was none."""
-    return {"IfMatch": listed[path].etag} if path in listed else {"IfNoneMatch": "*"}
 
 
 def list_live(client: Any, settings: Settings) -> dict[str, Listed]:
@@ -273,26 +285,15 @@ def list_live(client: Any, settings: Settings) -> dict[str, Listed]:
 def diagnose(client: Any, settings: Settings, error: LiveStateError) -> list[Problem]:
     """Why read_live refused the live state, as one problem with a stable code."""
     found = get_object(client, settings.live_bucket, settings.live_key(MANIFEST_NAME))
-    release = found[2].get(META_RELEASE) if found else None
+    release = found.metadata.get(META_RELEASE) if found else None
     if found is None or not release:
         return unreadable(settings, error)
     key = settings.live_key(MANIFEST_NAME)
     if get_object(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME)) is None:
         return [Problem(key, "missing_release_record", str(error))]
     try:
-        record, manifest = read_record(client, settings, release), parse_manifest(found[0])
+        record, manifest = read_record(client, settings, release), parse_manifest(found.body)
     except (LiveStateError, ArtifactRejected):
         return unreadable(settings, error)
-    live = LiveState(found[0], found[1], release, record, manifest)
+    live = LiveState(found.body, found.etag, release, record, manifest)
     return manifest_problems(live, settings) or unreadable(settings, error)
-
-
-@contextmanager
-def refused_if_damaged() -> Iterator[None]:
-    """A member that fails its verified read makes the whole artifact untrustworthy: refuse."""
-    try:
-        yield
-    except ArtifactRejected as error:
-        raise RepairRefused(
-            f"the retained artifact is damaged ({error.code}: {error}): nothing more restored"
-        ) from None

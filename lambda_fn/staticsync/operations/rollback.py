@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..bucket import LiveBucket, Run, Staged
 from ..config import Settings
 from ..deploy.run import deploy
-from ..errors import ArtifactGone, ArtifactRejected
+from ..errors import ArtifactGone, ArtifactRejected, ObjectTooLarge
 from ..live.state import get_object
 from ..model.order import BadRequest, RollbackRequest
 from ..notify.cutover import SILENT, Notifier
@@ -13,6 +13,8 @@ from ..notify.report_object import normal_etag
 from ..report import SyncReport
 
 REQUEST_PREFIX = "rollback-"
+# A request is a few hundred bytes; anything larger is not read (the staging prefix is CI's to write).
+MAX_REQUEST_BYTES = 64 * 1024
 
 
 def request_object_key(settings: Settings, request: str) -> str:
@@ -28,7 +30,10 @@ def handle_request(bucket: LiveBucket, staged: Staged, run: Run, notifier: Notif
     about the request (its key and ETag, what a waiter looks for); `detail` names the artifact.
     """
     settings, report, key = bucket.settings, run.report, staged.key
-    found = get_object(bucket.client, staged.bucket, key)
+    try:
+        found = get_object(bucket.client, staged.bucket, key, limit=MAX_REQUEST_BYTES)
+    except ObjectTooLarge as error:
+        return _refuse(report, "bad_request", f"the rollback request is not read: {error}")
     if found is None:
         raise ArtifactGone(f"{staged.uri} no longer exists")
     report.kind, report.artifact_etag = "rollback", normal_etag(found[1])

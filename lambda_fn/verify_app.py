@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staticsync.config import Settings
 from staticsync.meter import RequestMeter, metered_s3_client
-from staticsync.operations.repair import Depth, RepairRefused, verify_live
+from staticsync.operations.repair import Depth, RepairRefused, VerifyReport, verify_live
 
 logger = Logger()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "StaticDeploy"))
@@ -32,8 +32,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="VerifyRefused", unit=MetricUnit.Count, value=1)
         return {"outcome": "refused", "detail": str(error)}
     logger.info("verify finished", extra=report.as_log())
-    metrics.add_metric(name="LiveProblems", unit=MetricUnit.Count, value=len(report.problems))
+    # A name a deploy in flight claims is that deploy's to write: counted apart, so that an alarm on
+    # LiveProblems does not fire whenever the schedule meets a deploy.
+    held = len(report.held)
+    metrics.add_metric(name="LiveProblems", unit=MetricUnit.Count, value=len(report.problems) - held)
+    metrics.add_metric(name="LiveFilesHeldForDeploy", unit=MetricUnit.Count, value=held)
     metrics.add_metric(name="LiveFilesRestored", unit=MetricUnit.Count, value=len(report.restored))
-    return {"outcome": "repaired" if report.restored else "whole" if not report.problems else "problems"} | {
-        "report": report.as_log()
-    }
+    return {"outcome": outcome(report), "report": report.as_log()}
+
+
+def outcome(report: VerifyReport) -> str:
+    if report.restored:
+        return "repaired"
+    if len(report.held) == len(report.problems):
+        return "deploy_in_flight" if report.held else "whole"
+    return "problems"

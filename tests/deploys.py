@@ -34,8 +34,14 @@ def deploy_key(
 
 
 def request_key(
-    client: Any, settings: Settings, key: str, report: SyncReport | None = None, notifier: Notifier = SILENT
+    client: Any,
+    settings: Settings,
+    key: str,
+    report: SyncReport | None = None,
+    notifier: Notifier = SILENT,
+    remaining_seconds: Callable[[], float] = forever,
+    meter: RequestMeter | None = None,
 ) -> SyncReport:
     """Run the rollback request staged at s3://artifacts/<key>."""
-    run = Run(report or SyncReport(key))
+    run = Run(report or SyncReport(key), meter or RequestMeter(), remaining_seconds)
     return handle_request(LiveBucket(client, settings), Staged("artifacts", key), run, notifier)

@@ -46,7 +46,7 @@ class Exit(IntEnum):
     PROBLEMS = 1  # the live site is not whole: one line per problem on stdout
     USAGE = 2  # wrong flags or configuration
     ERROR = 3  # S3 could not be read (credentials, bucket, network)
-    REFUSED = 4  # the retained artifact is missing, damaged or another release's: nothing written
+    REFUSED = 4  # the retained artifact is missing, damaged or not the live release's: nothing written
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,15 +114,21 @@ def show(report: VerifyReport, as_json: bool) -> None:
     else:
         lines = [f"{p}{' (restored)' if p.key in restored else ''}" for p in report.problems]
         print(*lines, sep="\n", end="\n" if lines else "")
+    print(f"{report.where}: {summary(report)}", file=sys.stderr)
+
+
+def summary(report: VerifyReport) -> str:
+    """`whole`, or how many problems, and what became of them."""
     if not report.problems:
-        summary = "whole"
-    elif report.repair:
-        summary = f"{len(report.problems)} problems, {len(restored)} files restored"
-        if report.changed_meanwhile:
-            summary += f", {len(report.changed_meanwhile)} changed by another writer meanwhile (run again)"
-    else:
-        summary = f"{len(report.problems)} problems"
-    print(f"{report.where}: {summary}", file=sys.stderr)
+        return "whole"
+    said = f"{len(report.problems)} problems"
+    if report.repair:
+        said += f", {len(report.restored)} files restored"
+    if report.held:
+        said += f", {len(report.held)} left to a deploy in flight (run again after its cutover)"
+    if report.changed_meanwhile:
+        said += f", {len(report.changed_meanwhile)} changed by another writer meanwhile (run again)"
+    return said
 
 
 def _client() -> Any:

@@ -17,7 +17,7 @@ from ..live.journal import ClaimTaken, claim_entry, claims_above
 from ..live.state import HISTORY_NAME, cut_over, read_live, write_history
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.headers import HeaderPolicy
-from ..model.order import superseded
+from ..model.order import META_PLANNED, planned_against, superseded
 from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..report import SyncReport
@@ -131,19 +131,25 @@ class Executor:
         )
 
     def keep_history(self, live: LiveState, intent: Intent) -> bool:
-        """Write the release's history record; True when this deploy wrote it. A record already there
-        and no newer than the live cutover is a release older than the live one (order.superseded)."""
+        """Write the release's history record, noting the live state planned against; True when this
+        deploy wrote it. A record kept from an attempt that planned against another live state is a
+        release older than the live one (order.superseded)."""
         self.check_time("writing the release record")
-        record = self.view.record
+        record, now = self.view.record, planned_against(live.position, live.etag)
         kept = write_history(
-            self.client, self.settings, record.release, self.artifact.release_bytes, self.view.manifest_bytes
+            self.client,
+            self.settings,
+            record.release,
+            self.artifact.release_bytes,
+            self.view.manifest_bytes,
+            {META_PLANNED: now},
         )
-        if kept is not None and intent.kind == "deploy" and superseded(kept.modified, live.modified):
+        if kept is not None and intent.kind == "deploy" and superseded(kept.metadata.get(META_PLANNED), now):
             raise ArtifactRejected(
                 "superseded",
                 f"release {record.release} was recorded before {live.release or 'the live release'} went "
-                "live: it was live before, or a later deploy stepped over it, so it is older; going back "
-                f"to it takes a rollback request: build_tool rollback {record.release}",
+                "live: it was live since, or a later deploy stepped over its claim, so it is older; going "
+                f"back to it takes a rollback request: build_tool rollback {record.release}",
             )
         return kept is None
 

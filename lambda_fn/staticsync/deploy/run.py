@@ -17,7 +17,7 @@ from ..live.journal import RequestClaim, claim_request
 from ..live.state import Known, read_live, write_history
 from ..live.walk import find_live_place
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
-from ..model.order import RollbackRequest, judge_request
+from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against
 from ..model.plan import Intent, LiveState, check_base, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..notify.report_object import normal_etag
@@ -169,7 +169,8 @@ def _deploy(
         if view.release != live.release:
             # The live bytes under another id (a commit that changed no static file): its record is
             # kept, so an app pinned to this id starts (PinnedManifestStaticFilesStorage).
-            write_history(client, settings, view.release, artifact.release_bytes, view.manifest_bytes)
+            now = {META_PLANNED: planned_against(live.position, live.etag)}
+            write_history(client, settings, view.release, artifact.release_bytes, view.manifest_bytes, now)
         return
     Executor(bucket, artifact, view, run, notifier).run(plan, live, intent)
 

@@ -72,7 +72,12 @@ def read_live(client: Any, settings: Settings, known: Known | None = None) -> Li
 
 
 def write_history(
-    client: Any, settings: Settings, release: str, release_bytes: bytes, manifest_bytes: bytes
+    client: Any,
+    settings: Settings,
+    release: str,
+    release_bytes: bytes,
+    manifest_bytes: bytes,
+    metadata: dict[str, str] | None = None,
 ) -> Found | None:
     """Keep the release's record and manifest; a release id is never reused for other bytes.
 
@@ -84,6 +89,7 @@ def write_history(
             Key=key,
             Body=PartsBody(history_parts(release_bytes, manifest_bytes)),
             ContentType="application/jsonl; charset=utf-8",
+            Metadata=metadata or {},
             IfNoneMatch="*",
         )
     except ClientError as error:

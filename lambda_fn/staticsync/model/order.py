@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
 from typing import Any
 
 from .contract import META_RELEASE, RELEASE_ID, dumps
@@ -21,6 +20,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 REQUEST_FORMAT = 1
 
 META_SEQUENCE, META_PREVIOUS, META_KIND = "sequence", "previous", "kind"
+META_PLANNED = "planned-against"  # on a history record: the live state its deploy planned against
 META_REQUEST, META_RECENT = "request", "recent"
 
 
@@ -146,18 +146,24 @@ def _id(document: dict[str, Any], name: str) -> str:
     return value
 
 
-def superseded(recorded: datetime | None, cut_over: datetime | None) -> bool:
-    """Whether a release whose history record was written at `recorded` is older than the live one,
-    whose manifest was last written at `cut_over` (both S3's clock: LastModified).
+def planned_against(position: Position, etag: str | None) -> str:
+    """The live state a deploy planned against, as its history record keeps it: the live place and
+    the live manifest's ETag ("0 -" before the first cutover)."""
+    return f"{position.sequence} {etag.strip(chr(34)) if etag else '-'}"
 
-    A release's record is written before its claim, its claim before its cutover. A record no newer
-    than the live cutover belongs to a release that was live before it, or whose claim that cutover
-    stepped over (a deploy that died and is retried, or an event delivered late): in the order it is
-    older than the live release, and only a rollback request may bring it back. Equal seconds count
-    as older: S3's LastModified has one-second steps, and refusing a retry is safe where letting an
-    older release through is not.
+
+def superseded(recorded: str | None, now: str) -> bool:
+    """Whether a release whose history record was written while `recorded` was live is older than
+    the live release (`now`, as `planned_against` says it).
+
+    A release's record is written before its claim, its claim before its cutover, and every cutover
+    moves the live place. So a record kept from an earlier attempt that planned against another live
+    state belongs to a release that was live since, or whose claim a cutover stepped over (a deploy
+    that died and is retried, an event delivered late): it is older than the live release, and only
+    a rollback request may bring it back. A retry with nothing cut over since resumes. No clock
+    decides: a record without the note (written before it existed) is older too.
     """
-    return recorded is not None and cut_over is not None and recorded <= cut_over
+    return recorded != now
 
 
 def judge_request(request: RollbackRequest, live_release: str | None, position: Position) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +29,7 @@ from .order import REQUEST_ID
 PINS_DIR = "pins/"
 TOMBSTONE_NAME = "pruned.json"
 PIN_PREFIX = "pin-"  # a staged .json whose name starts with this is a pin request
-FORMAT = 1
+FORMAT = REQUEST_FORMAT = 1  # of pin and prune requests, pins and tombstones
 # Staged requests are a few hundred bytes; anything past this is not read (ObjectTooLarge).
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_PIN_DAYS = 3660
@@ -72,6 +73,30 @@ class Pin:
 def pinned(pins: list[Pin], now: datetime) -> frozenset[str]:
     """The releases an unexpired pin names at `now` (S3's clock)."""
     return frozenset(pin.release for pin in pins if pin.expires > now)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What a LIST of the history prefix shows: each release's history record (with its LastModified),
+    the releases marked pruned, and the pins."""
+
+    histories: Mapping[str, datetime]
+    pruned: frozenset[str]
+    pins: list[Pin]
+
+    @classmethod
+    def of(cls, listed: Iterable[tuple[str, datetime]], history_name: str) -> Kept:
+        """From (key relative to the history prefix, LastModified) of each listed object."""
+        histories, pruned, pins = {}, set(), []
+        for path, modified in listed:
+            release, _, name = path.partition("/")
+            if name == history_name:
+                histories[release] = modified
+            elif name == TOMBSTONE_NAME:
+                pruned.add(release)
+            elif (pin := Pin.from_path(path)) is not None:
+                pins.append(pin)
+        return cls(histories, frozenset(pruned), pins)
 
 
 @dataclass(frozen=True)
@@ -130,3 +155,16 @@ class Tombstone:
     def to_json(self) -> bytes:
         document = {"format": FORMAT, "live": self.live, "release": self.release}
         return dumps({**document, "pruned_at": format_timestamp(self.pruned_at)})
+
+
+def parse_request(data: bytes) -> bool:
+    """Whether the request asks for a dry run; ValueError when it is not a prune request."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise ValueError(f"not a format {FORMAT} prune request")
+    if not isinstance(document.get("request"), str) or not REQUEST_ID.fullmatch(document["request"]):
+        raise ValueError(f"request {document.get('request')!r} is missing or not a valid id")
+    return document.get("dry_run") is True

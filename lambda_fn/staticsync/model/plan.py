@@ -108,6 +108,7 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
         return Plan(view.release, unchanged=tuple(sorted(view.record.files)))
     if intent.kind == "deploy":
         check_order(view.record, live, intent.now)
+    live = resuming(live, view.release, intent)
     check_base(view, live, intent.kind)
     changed = changed_files(view, live)
     dirty = sorted(live.dirty & set(view.record.files) - set(changed))
@@ -136,6 +137,21 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
         entry=entry,
         cutover=Cutover(live.etag, position),
     )
+
+
+def resuming(live: LiveState, release: str, intent: Intent) -> LiveState:
+    """The live state a retried deploy plans against: when the newest claim above the live place is
+    its own (this release, this artifact, this request), nothing was claimed or cut over since, and
+    the retry claims that same place again rather than stepping over itself."""
+    newest = max(live.abandoned, key=lambda entry: entry.sequence, default=None)
+    if newest is None or (newest.release, newest.artifact, newest.kind, newest.request) != (
+        release,
+        intent.artifact,
+        intent.kind,
+        intent.request,
+    ):
+        return live
+    return replace(live, abandoned=tuple(e for e in live.abandoned if e.sequence < newest.sequence))
 
 
 def check_owned(record: ReleaseRecord, owned: Collection[str]) -> None:

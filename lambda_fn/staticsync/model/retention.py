@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from .contract import MANIFEST_NAME
 from .order import JournalEntry
-from .pins import TOMBSTONE_NAME, Pin, pinned
+from .pins import Kept, pinned
 
 DEFAULT_KEEP = 5
 DEFAULT_GRACE = timedelta(days=7)
@@ -171,7 +171,7 @@ def walk(chain: Sequence[Link], policy: Policy, now: datetime) -> Retained:
 
 def retained(seen: Seen, where: Where, policy: Policy) -> Retained:
     """Every retained release: the order's, then those pinned, claimed above the live place, or recent."""
-    order, kept = walk(seen.chain, policy, seen.now), Kept.of(seen.listing, where)
+    order, kept = walk(seen.chain, policy, seen.now), kept_of(seen.listing, where)
     recent = [r for r, at in kept.histories.items() if at >= seen.now - policy.grace and r not in kept.pruned]
     others = sorted(pinned(kept.pins, seen.now) | seen.claimed | set(recent))
     return Retained(tuple(dict.fromkeys((*order.releases, *others))), order.artifacts, order.floor)
@@ -186,7 +186,7 @@ def decide(seen: Seen, where: Where, policy: Policy = Policy()) -> Decision:
     missing = [release for release in keep.releases if release not in seen.records]
     if missing:
         return Decision(keep.releases, refused=f"no record of retained release(s) {', '.join(missing)}")
-    marks = to_mark(Kept.of(seen.listing, where), keep)
+    marks = to_mark(kept_of(seen.listing, where), keep)
     if len(marks) > policy.max_deletes:  # mark them all before deleting anything
         return Decision(keep.releases, capped=True, floor=keep.floor, tombstones=marks[: policy.max_deletes])
     needed = {path for release in keep.releases for path in seen.records[release]}
@@ -214,30 +214,11 @@ def to_mark(kept: Kept, keep: Retained) -> tuple[str, ...]:
     )
 
 
-@dataclass(frozen=True)
-class Kept:
-    """The deployer's keys a LIST of the live prefix shows: history records, tombstones and pins."""
-
-    histories: Mapping[str, datetime]
-    pruned: frozenset[str]
-    pins: list[Pin]
-
-    @classmethod
-    def of(cls, listing: Iterable[Stored], where: Where) -> Kept:
-        histories, pruned, pins = {}, set(), []
-        base = where.prefix + where.history
-        for stored in listing:
-            if not stored.key.startswith(base):
-                continue
-            path = stored.key[len(base) :]
-            release, _, name = path.partition("/")
-            if name == where.history_name:
-                histories[release] = stored.modified
-            elif name == TOMBSTONE_NAME:
-                pruned.add(release)
-            elif (pin := Pin.from_path(path)) is not None:
-                pins.append(pin)
-        return cls(histories, frozenset(pruned), pins)
+def kept_of(listing: Iterable[Stored], where: Where) -> Kept:
+    base = where.prefix + where.history
+    return Kept.of(
+        ((s.key[len(base) :], s.modified) for s in listing if s.key.startswith(base)), where.history_name
+    )
 
 
 def to_retire(

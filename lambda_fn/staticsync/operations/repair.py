@@ -1,16 +1,16 @@
 """Verify the live bucket against the live release and restore what is missing or wrong from its artifact.
 
 One pass: read the live state; LIST the live prefix (1 request per 1,000 keys), then the journal claims
-above the live place; compare the retained artifact's members (read by coalesced spans) with the
-listed ETags; HEAD what the depth asks for or an ETag cannot decide; in repair mode, PUT exactly the
-files found missing or wrong, each only over the object judged (IfMatch / IfNoneMatch). An unhashed
-name a claim lists is a deploy's to write (it claims before it overwrites any, so a claim read after
-the LIST is seen for every byte the LIST saw): reported as `deploy_in_flight`, never restored.
+above the live place (one GET when there are none); compare the retained artifact's members (read by
+coalesced spans) with the listed ETags; HEAD what the depth asks for or an ETag cannot decide; in
+repair mode, PUT exactly the files found missing or wrong, each only over the object judged (IfMatch /
+IfNoneMatch). An unhashed name a claim lists is a deploy's to write (it claims before it overwrites
+any, so a claim read after the LIST is seen for every byte the LIST saw): reported as
+`deploy_in_flight`, never restored.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,10 +20,9 @@ from botocore.exceptions import ClientError
 from ..bucket import MISSING, LiveBucket, error_code
 from ..config import Settings
 from ..deploy.upload import run_all
-from ..errors import ArtifactRejected, LiveStateError
-from ..live.journal import claims_above
-from ..live.state import HISTORY_NAME, get_object, read_live, read_record
-from ..model.contract import MANIFEST_NAME, META_RELEASE, ReleaseRecord, parse_manifest
+from ..errors import LiveStateError
+from ..live.journal import abandoned_claims
+from ..model.contract import MANIFEST_NAME, ReleaseRecord
 from ..model.headers import HeaderPolicy
 from ..model.order import JournalEntry
 from ..model.plan import LiveState
@@ -38,21 +37,13 @@ from ..model.verdicts import (
     head_problems,
     hold_claimed,
     listed_paths,
-    live_problems,
     manifest_header_problems,
     manifest_problems,
     md5_confirmed_wrong,
     to_restore,
-    unreadable,
 )
-from .retained_artifact import (
-    RepairRefused,
-    Restore,
-    Retained,
-    open_retained,
-    restore_files,
-    restore_record,
-)
+from .restore import Restore, read_or_restore, restore_files
+from .retained_artifact import RepairRefused, Retained, open_retained
 
 __all__ = ["Depth", "RepairRefused", "VerifyReport", "verify_live"]
 
@@ -168,22 +159,13 @@ class Pass:
             self.restore(seen, retained)
 
     def live_state(self) -> LiveState | None:
-        """The live state and its record (restored first when lost, in repair mode), or None when the
-        pass cannot go on: the report's problems say why."""
-        client, settings, report = self.bucket.client, self.settings, self.report
-        try:
-            live = read_live(client, settings)
-        except LiveStateError as error:
-            report.problems = diagnose(client, settings, error)
-            if not (self.repair and [p.code for p in report.problems] == ["missing_release_record"]):
-                return None
-            report.restored.append(restore_record(client, settings))
-            live = read_live(client, settings)
-        report.problems = live_problems(live, settings)
-        if report.problems or live.record is None:
+        """The live state with its record, or None when the pass cannot go on (the problems say why)."""
+        read = read_or_restore(self.bucket, self.repair)
+        self.report.problems, self.report.restored = read.problems, read.restored
+        if read.live is None or read.live.record is None:
             return None
-        report.release, report.files = live.release, live.record.file_count
-        return live
+        self.report.release, self.report.files = read.live.release, read.live.record.file_count
+        return read.live
 
     def retained(self, live: LiveState) -> Retained | None:
         if not (self.repair or self.settings.artifacts_bucket):
@@ -214,13 +196,11 @@ class Pass:
             self.depth, list(files)
         )
         paths = sorted({*comparison.by_head, *suspects, *(p for p in wanted if p in seen.listed)})
-        by_path: dict[str, list[Problem]] = {}
-        lock, suspected = threading.Lock(), frozenset(suspects)
+        by_path: dict[str, list[Problem]] = {}  # one key per thread: no lock needed
+        suspected = frozenset(suspects)
 
         def check(path: str) -> None:
-            found = head_check(self.bucket, seen, path, path in suspected)
-            with lock:
-                by_path[path] = found
+            by_path[path] = head_check(self.bucket, seen, path, path in suspected)
 
         run_all(check, paths, HEADS)
         return [problem for path in paths for problem in by_path[path]]
@@ -234,14 +214,14 @@ class Pass:
         self.report.changed_meanwhile = done.changed_meanwhile
 
 
-def read_claims(bucket: LiveBucket, live: LiveState) -> list[JournalEntry]:
-    """The journal claims above the live place: deploys in flight, or dead ones the next steps over."""
+def read_claims(bucket: LiveBucket, live: LiveState) -> tuple[JournalEntry, ...]:
+    """The journal claims above the live place: deploys in flight, or dead ones the next steps over.
+    Places are claimed one after another, so one GET (a 404) says there are none; else one LIST."""
     try:
-        return claims_above(bucket.client, bucket.settings, live.position.sequence)
-    except (ValueError, TypeError) as error:
+        return abandoned_claims(bucket.client, bucket.settings, live.position.sequence)
+    except LiveStateError as error:
         raise RepairRefused(
-            f"a journal place after {live.position.sequence} is unreadable ({error}), so which names a "
-            "deploy claims is unknown: fix it by hand, then run again"
+            f"{error}; which names a deploy claims is unknown, so nothing is restored"
         ) from None
 
 
@@ -280,20 +260,3 @@ def list_live(client: Any, settings: Settings) -> dict[str, Listed]:
     paginator = client.get_paginator("list_objects_v2")
     pages = paginator.paginate(Bucket=settings.live_bucket, Prefix=settings.live_prefix)
     return listed_paths(pages, settings)
-
-
-def diagnose(client: Any, settings: Settings, error: LiveStateError) -> list[Problem]:
-    """Why read_live refused the live state, as one problem with a stable code."""
-    found = get_object(client, settings.live_bucket, settings.live_key(MANIFEST_NAME))
-    release = found.metadata.get(META_RELEASE) if found else None
-    if found is None or not release:
-        return unreadable(settings, error)
-    key = settings.live_key(MANIFEST_NAME)
-    if get_object(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME)) is None:
-        return [Problem(key, "missing_release_record", str(error))]
-    try:
-        record, manifest = read_record(client, settings, release), parse_manifest(found.body)
-    except (LiveStateError, ArtifactRejected):
-        return unreadable(settings, error)
-    live = LiveState(found.body, found.etag, release, record, manifest)
-    return manifest_problems(live, settings) or unreadable(settings, error)

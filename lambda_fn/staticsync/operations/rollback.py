@@ -33,30 +33,30 @@ def handle_request(bucket: LiveBucket, staged: Staged, run: Run, notifier: Notif
     try:
         found = get_object(bucket.client, staged.bucket, key, limit=MAX_REQUEST_BYTES)
     except ObjectTooLarge as error:
-        return _refuse(report, "bad_request", f"the rollback request is not read: {error}")
+        return _refuse(run, "bad_request", f"the rollback request is not read: {error}")
     if found is None:
         raise ArtifactGone(f"{staged.uri} no longer exists")
     report.kind, report.artifact_etag = "rollback", normal_etag(found[1])
     try:
         request = RollbackRequest.parse(found[0])
     except BadRequest as error:
-        return _refuse(report, "bad_request", f"the rollback request {key} is invalid: {error}")
+        return _refuse(run, "bad_request", f"the rollback request {key} is invalid: {error}")
     report.release = request.release
     artifact_key = request.artifact_key or f"{settings.staging_prefix}{request.release}.zip"
     if not (artifact_key.startswith(settings.staging_prefix) and artifact_key.endswith(".zip")):
-        return _refuse(report, "bad_request", f"{artifact_key} is not a staged artifact")
+        return _refuse(run, "bad_request", f"{artifact_key} is not a staged artifact")
     try:
         return deploy(bucket, Staged(staged.bucket, artifact_key), run, request, notifier)
     except ArtifactGone:
         return _refuse(
-            report,
+            run,
             "not_retained",
             f"release {request.release} cannot be restored: its artifact s3://{staged.bucket}/{artifact_key} "
             "is no longer retained (re-stage it with build_tool package at that commit)",
         )
 
 
-def _refuse(report: SyncReport, code: str, detail: str) -> SyncReport:
-    error = ArtifactRejected(code, detail)
-    report.outcome, report.reason, report.detail = "rejected", error.code, str(error)
-    return report
+def _refuse(run: Run, code: str, detail: str) -> SyncReport:
+    report = run.report
+    report.outcome, report.reason, report.detail = "rejected", code, str(ArtifactRejected(code, detail))
+    return run.finish()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from staticsync.config import Settings
@@ -43,7 +45,15 @@ POLICY = HeaderPolicy.for_release(Settings(live_bucket="live"), FILES, MANIFEST)
         ("img/icon.0123456789ab.svg", "image/svg+xml", IMMUTABLE, None),
         ("fonts/a.0123456789ab.woff2", "font/woff2", IMMUTABLE, None),
         ("robots.txt", "text/plain; charset=utf-8", SHORT, None),
-        ("downloads/data.tar.gz", "application/octet-stream", SHORT, None),
+        ("downloads/data.tar.gz", "application/gzip", SHORT, None),
+        # Files real projects ship that the first table lacked (sent as octet-stream, which some
+        # S3-compatible stores replace with their own guess): django-cms, Wagtail, jazzmin, unfold.
+        ("scss/_vars.scss", "text/x-scss; charset=utf-8", SHORT, None),
+        ("src/index.ts", "text/x-typescript; charset=utf-8", SHORT, None),
+        ("docs/README.rst", "text/x-rst; charset=utf-8", SHORT, None),
+        ("img/logo.svgz", "image/svg+xml", SHORT, "gzip"),
+        ("img/photo.JPG", "image/jpeg", SHORT, None),
+        ("fonts/icons.ttc", "font/collection", SHORT, None),
     ],
 )
 def test_headers_by_kind_of_file(path: str, content_type: str, cache: str, encoding: str | None) -> None:
@@ -65,3 +75,15 @@ def test_cache_policy_is_configurable() -> None:
     policy = HeaderPolicy.for_release(settings, FILES, MANIFEST)
     assert policy.headers("css/site.0123456789ab.css")["CacheControl"] == "max-age=60"
     assert policy.headers("robots.txt")["CacheControl"] == "no-store"
+
+
+def test_every_static_file_django_and_the_example_ship_has_a_real_type() -> None:
+    import django
+
+    from staticsync.model.headers import DEFAULT_CONTENT_TYPE, content_type
+
+    roots = [Path(django.__file__).parent / "contrib", Path(__file__).parents[2] / "example"]
+    files = [p for root in roots for p in root.rglob("static/**/*") if p.is_file()]
+    assert len(files) > 100
+    unknown = sorted({p.suffix for p in files if content_type(p.name) == DEFAULT_CONTENT_TYPE})
+    assert unknown == []

@@ -10,49 +10,140 @@ from ..config import Settings
 
 # Our own table rather than the `mimetypes` module: its answers depend on the host's /etc/mime.types,
 # and a Lambda must label files the same wherever it runs. Text types carry a charset.
+TEXT = "; charset=utf-8"
 CONTENT_TYPES = {
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".cjs": "text/javascript; charset=utf-8",
-    ".map": "application/json; charset=utf-8",
-    ".json": "application/json; charset=utf-8",
-    ".webmanifest": "application/manifest+json; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".md": "text/markdown; charset=utf-8",
-    ".csv": "text/csv; charset=utf-8",
-    ".xml": "application/xml; charset=utf-8",
+    # Stylesheets, scripts and their sources (shipped by admin themes, editors and their source maps).
+    ".css": "text/css" + TEXT,
+    ".scss": "text/x-scss" + TEXT,
+    ".sass": "text/x-sass" + TEXT,
+    ".less": "text/x-less" + TEXT,
+    ".js": "text/javascript" + TEXT,
+    ".mjs": "text/javascript" + TEXT,
+    ".cjs": "text/javascript" + TEXT,
+    ".jsx": "text/javascript" + TEXT,
+    ".ts": "text/x-typescript" + TEXT,
+    ".tsx": "text/x-typescript" + TEXT,
+    ".vue": "text/x-vue" + TEXT,
+    ".coffee": "text/coffeescript" + TEXT,
+    ".map": "application/json" + TEXT,
+    # Data and documents.
+    ".json": "application/json" + TEXT,
+    ".jsonld": "application/ld+json" + TEXT,
+    ".geojson": "application/geo+json" + TEXT,
+    ".webmanifest": "application/manifest+json" + TEXT,
+    ".html": "text/html" + TEXT,
+    ".htm": "text/html" + TEXT,
+    ".txt": "text/plain" + TEXT,
+    ".md": "text/markdown" + TEXT,
+    ".markdown": "text/markdown" + TEXT,
+    ".rst": "text/x-rst" + TEXT,
+    ".csv": "text/csv" + TEXT,
+    ".tsv": "text/tab-separated-values" + TEXT,
+    ".xml": "application/xml" + TEXT,
+    ".xsl": "application/xslt+xml" + TEXT,
+    ".xslt": "application/xslt+xml" + TEXT,
+    ".rss": "application/rss+xml" + TEXT,
+    ".atom": "application/atom+xml" + TEXT,
+    ".yaml": "application/yaml" + TEXT,
+    ".yml": "application/yaml" + TEXT,
+    ".toml": "application/toml" + TEXT,
+    ".ics": "text/calendar" + TEXT,
+    ".vtt": "text/vtt" + TEXT,
+    ".srt": "application/x-subrip" + TEXT,
+    ".po": "text/x-gettext-translation" + TEXT,
+    ".mo": "application/x-gettext-translation",
+    ".pdf": "application/pdf",
+    ".epub": "application/epub+zip",
+    ".rtf": "application/rtf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    # Images.
     ".svg": "image/svg+xml",
+    ".svgz": "image/svg+xml",  # gzipped SVG: sent with Content-Encoding: gzip (ENCODED_TYPES)
     ".png": "image/png",
+    ".apng": "image/apng",
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
+    ".jfif": "image/jpeg",
+    ".pjpeg": "image/jpeg",
     ".gif": "image/gif",
     ".webp": "image/webp",
     ".avif": "image/avif",
+    ".jxl": "image/jxl",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
     ".ico": "image/vnd.microsoft.icon",
+    ".cur": "image/x-icon",
     ".bmp": "image/bmp",
+    ".psd": "image/vnd.adobe.photoshop",
+    # Fonts.
     ".woff": "font/woff",
     ".woff2": "font/woff2",
     ".ttf": "font/ttf",
+    ".ttc": "font/collection",
     ".otf": "font/otf",
     ".eot": "application/vnd.ms-fontobject",
-    ".wasm": "application/wasm",
-    ".pdf": "application/pdf",
-    ".zip": "application/zip",
+    # Media.
     ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
     ".webm": "video/webm",
+    ".ogv": "video/ogg",
+    ".mov": "video/quicktime",
+    ".avi": "video/x-msvideo",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
     ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+    ".oga": "audio/ogg",
     ".ogg": "audio/ogg",
+    ".opus": "audio/opus",
+    ".flac": "audio/flac",
     ".wav": "audio/wav",
+    ".mid": "audio/midi",
+    ".midi": "audio/midi",
+    # Models, code and archives.
+    ".wasm": "application/wasm",
+    ".gltf": "model/gltf+json",
+    ".glb": "model/gltf-binary",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",  # a download, not a sibling: split_encoding decides which
+    ".tgz": "application/gzip",
+    ".br": "application/x-brotli",
+    ".bz2": "application/x-bzip2",
+    ".xz": "application/x-xz",
+    ".tar": "application/x-tar",
+    ".7z": "application/x-7z-compressed",
+    ".rar": "application/vnd.rar",
+    ".swf": "application/x-shockwave-flash",
+    ".bin": "application/octet-stream",
 }
+# Extensions that are an encoding of another type rather than a container of their own.
+ENCODED_TYPES = {".svgz": "gzip"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 ENCODINGS = {".gz": "gzip", ".br": "br"}
 
 
+# Files packages ship without an extension (django.contrib.admin's img/LICENSE, a theme's README).
+TEXT_NAMES = frozenset(
+    {"LICENSE", "LICENCE", "COPYING", "NOTICE", "AUTHORS", "README", "CHANGELOG", "CHANGES"}
+)
+
+
 def content_type(path: str) -> str:
-    return CONTENT_TYPES.get(posixpath.splitext(path)[1].lower(), DEFAULT_CONTENT_TYPE)
+    name = posixpath.basename(path)
+    stem, extension = posixpath.splitext(name)
+    if not extension and stem.upper() in TEXT_NAMES:
+        return CONTENT_TYPES[".txt"]
+    return CONTENT_TYPES.get(extension.lower(), DEFAULT_CONTENT_TYPE)
 
 
 def split_encoding(path: str, files: Collection[str]) -> tuple[str, str | None]:
@@ -87,6 +178,7 @@ class HeaderPolicy:
     def headers(self, path: str) -> dict[str, str]:
         """put_object arguments for the file at `path` (relative to the live prefix)."""
         original, encoding = split_encoding(path, self.files)
+        encoding = encoding or ENCODED_TYPES.get(posixpath.splitext(path)[1].lower())
         cache = self.settings.cache_hashed if original in self.hashed else self.settings.cache_unhashed
         headers = {"ContentType": content_type(original), "CacheControl": cache}
         if encoding:

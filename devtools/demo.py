@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import json
 import os
@@ -21,7 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 from unittest import mock
 
 from devtools.lambda_context import FakeContext
@@ -29,6 +31,21 @@ from devtools.seaweed import S3Server, WebhookConfig, running_seaweed
 
 ROOT = Path(__file__).resolve().parent.parent
 EDITED = Path("shop/static/shop/css/base.css")
+# The function's own output (Powertools' JSON log lines and EMF metrics, about 40 KB) goes here, so
+# the terminal shows the demo's lines; the log is what CloudWatch would hold.
+FUNCTION_LOG = ROOT / ".demo" / "function.log"
+
+
+@functools.cache
+def function_log() -> TextIO:
+    """FUNCTION_LOG, open for the whole demo: Powertools' logger keeps the stream it saw at import."""
+    FUNCTION_LOG.parent.mkdir(exist_ok=True)
+    return FUNCTION_LOG.open("w", buffering=1)
+
+
+def function_output() -> contextlib.AbstractContextManager[Any]:
+    """stdout into FUNCTION_LOG while the function runs."""
+    return contextlib.redirect_stdout(function_log())
 
 
 def main() -> int:
@@ -63,6 +80,7 @@ def main() -> int:
         f"second uploaded {second['files_uploaded']} ({second['s3_requests']} S3 requests); the rollback "
         f"made demo-1 live again uploading {back['files_uploaded']} ({back['s3_requests']} S3 requests)"
     )
+    say(f"the function's log (JSON lines, as CloudWatch would hold them): {FUNCTION_LOG.relative_to(ROOT)}")
     return 0
 
 
@@ -71,7 +89,8 @@ def load_handler() -> ModuleType:
     sys.path.insert(0, str(ROOT / "lambda_fn"))
     os.environ["POWERTOOLS_SERVICE_NAME"] = "static-deploy-demo"
     os.environ["POWERTOOLS_METRICS_NAMESPACE"] = "StaticDeployDemo"
-    return importlib.import_module("app")
+    with function_output():
+        return importlib.import_module("app")
 
 
 def release(server: S3Server, app: ModuleType, project: Path, name: str) -> dict[str, Any]:
@@ -89,7 +108,8 @@ def release(server: S3Server, app: ModuleType, project: Path, name: str) -> dict
     )
     from staticsync.report import SyncReport
 
-    [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
+    with function_output():
+        [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
     app.s3.meta.events.unregister("provide-client-params.s3.PutObject")
     say("sync report: " + str(SyncReport(**report)))
     if len(uploaded) <= 20:
@@ -128,7 +148,8 @@ def handle_next_event(server: S3Server, app: ModuleType) -> dict[str, Any]:
     record = event["Records"][0]["s3"]
     where = f"s3://{record['bucket']['name']}/{record['object']['key']}"
     say(f"S3 event: ObjectCreated {where}; running the handler")
-    [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
+    with function_output():
+        [report] = app.lambda_handler(event, FakeContext(function_name="static-deploy-demo"))["deploys"]
     return dict(report)
 
 

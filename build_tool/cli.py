@@ -18,10 +18,10 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .aws.reports import WaitError, WaitTimeout, add_wait_arguments, describe
-from .aws.staging import UploadError
-from .build.collect import ALLOWED_STORAGES, DEFAULT_STORAGE, CollectError, SettingsError
+from . import __version__, options
+from .aws.errors import AwsError
+from .aws.reports import WaitTimeout, describe
+from .build.collect import CollectError, SettingsError
 from .build.pack import PackageError
 from .commands import package as pipeline
 from .commands import plan as plan_cmd
@@ -55,10 +55,8 @@ EXIT_CODES: dict[type[Exception], ExitCode] = {
     SettingsError: ExitCode.SETTINGS,
     CollectError: ExitCode.COLLECT,
     PackageError: ExitCode.PACKAGE,
-    UploadError: ExitCode.AWS,
+    AwsError: ExitCode.AWS,
     WaitTimeout: ExitCode.TIMED_OUT,
-    WaitError: ExitCode.AWS,
-    status.ReadError: ExitCode.AWS,
 }
 # --wait: the exit code of each outcome in the function's report (deployed, unchanged: OK).
 OUTCOME_CODES = {"rejected": ExitCode.REJECTED, "failed": ExitCode.DEPLOY_FAILED}
@@ -94,49 +92,22 @@ class Command:
 
 def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, django: bool = False) -> None:
     """`package`'s flags; `django=True` leaves out what manage.py already has (--settings)."""
-    if not django:
-        parser.add_argument(
-            "--settings",
-            default=env.environ.get("DJANGO_SETTINGS_MODULE"),
-            help="Django settings module (default: $DJANGO_SETTINGS_MODULE)",
-        )
-    parser.add_argument(
-        "--project-dir",
-        type=Path,
-        default=Path.cwd(),
-        help="folder to import the project from, and whose git commit names the release "
-        "(default: the current one)",
-    )
-    parser.add_argument("--bucket", help="artifacts bucket to stage the zip in")
-    parser.add_argument("--prefix", default="staging/", help="staging prefix (default: staging/)")
-    parser.add_argument("--release", help="release id (default: the git commit, else a timestamp)")
+    options.project(parser, env, settings=not django)
+    options.bucket(parser, help="artifacts bucket to stage the zip in")
+    options.staging_prefix(parser)
+    options.release(parser)
     parser.add_argument("--output", type=Path, help="write the zip here and upload nothing")
-    parser.add_argument(
-        "--storage",
-        default=DEFAULT_STORAGE,
-        choices=ALLOWED_STORAGES,
-        help=f"local manifest storage (default: {DEFAULT_STORAGE})",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        help="keep whitenoise's compressed outputs here between builds (restore it with your CI's "
-        "cache step): only files whose bytes changed are compressed again",
-    )
+    options.storage(parser)
     parser.add_argument(
         "--pin-file",
         type=Path,
         help="also write the release's record and manifest here, for the site to ship "
         "(static_deploy.storage.PinnedManifestStaticFilesStorage)",
     )
-    parser.add_argument(
-        "--live-bucket",
+    options.live(
+        parser,
         help="the bucket the site is served from: read its live release (2 GETs) and build a delta of "
         "it, compressing and packing only what changed (docs/artifact.md, Delta artifacts)",
-    )
-    parser.add_argument("--live-prefix", default="", help="the stack's LIVE_PREFIX (default: none)")
-    parser.add_argument(
-        "--history-prefix", default=".releases/", help="the stack's HISTORY_PREFIX (default: .releases/)"
     )
     parser.add_argument(
         "--full",
@@ -145,28 +116,30 @@ def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, 
     )
     # Gone: a rollback is a request now (build_tool rollback); kept only to say so (pipeline.check).
     parser.add_argument("--rollback", action="store_true", help=argparse.SUPPRESS)
-    add_wait_arguments(parser, "the deploy's report, after staging,")
-    parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
-    parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
+    options.wait(parser, "the deploy's report, after staging,")
+    options.profile(parser)
+    options.output(parser, quiet="print nothing but errors (no progress bar)")
 
 
 def run_package(args: argparse.Namespace, env: Environment) -> int:
     result = pipeline.package(args, env)
-    report: Any = result.get("report")
     if args.json:
-        env.out(json.dumps(result, sort_keys=True))
+        env.out(json.dumps(result.as_json(), sort_keys=True))
     elif not args.quiet:
-        env.out(str(result["uri"]))
-        env.err(pipeline.summary(result))
-        if report is not None:
-            env.out(describe(report))
-    return OUTCOME_CODES.get(report.get("outcome"), ExitCode.OK) if report else ExitCode.OK
+        env.out(result.uri)
+        env.err(result.summary())
+        if result.report is not None:
+            env.out(describe(result.report))
+    return outcome_code(result.report)
+
+
+def outcome_code(report: dict[str, Any] | None) -> ExitCode:
+    """--wait: the exit code of the function's report (none waited for: OK)."""
+    return OUTCOME_CODES.get(str(report.get("outcome")), ExitCode.OK) if report else ExitCode.OK
 
 
 def run_rollback(args: argparse.Namespace, env: Environment) -> int:
-    report: Any = rollback_cmd.run(args, env).get("report")
-    return OUTCOME_CODES.get(report.get("outcome"), ExitCode.OK) if report else ExitCode.OK
+    return outcome_code(rollback_cmd.run(args, env).get("report"))
 
 
 def run_plan(args: argparse.Namespace, env: Environment) -> int:

@@ -11,6 +11,8 @@ from typing import Any
 
 from build_tool.aws.staging import stage
 from build_tool.build.pack import Packed, pack
+from build_tool.build.recipe import Recipe
+from build_tool.build.release import ReleaseInfo
 from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, hashed_name, parse_release
 
 
@@ -41,12 +43,8 @@ def build(
         return pack(
             Path(root),
             out,
-            release=release,
-            created_at=created_at,
-            source_commit=source_commit,
-            ancestry=ancestry,
-            tool="tests",
-            storage="django.contrib.staticfiles.storage.ManifestStaticFilesStorage",
+            ReleaseInfo(release, created_at, source_commit, ancestry),
+            Recipe("django.contrib.staticfiles.storage.ManifestStaticFilesStorage", tool="tests"),
         )
 
 

@@ -10,47 +10,30 @@ unchanged report answers 304 with no body.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from staticsync.notify.report_object import normal_etag, report_key_for
 
+from .errors import WaitError, Where, code_of, translated
+
 BACKOFF = (0.5, 1.0, 2.0, 4.0)
 MAX_DELAY = 5.0
-DEFAULT_TIMEOUT = 600.0
-
-
-def add_wait_arguments(parser: argparse.ArgumentParser, what: str = "the function's report") -> None:
-    """--wait, --timeout and --report-prefix, the same for every command that stages something."""
-    parser.add_argument("--wait", action="store_true", help=f"wait for {what} and print it")
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"seconds --wait waits for the report (default: {DEFAULT_TIMEOUT:.0f})",
-    )
-    parser.add_argument(
-        "--report-prefix", default="reports/", help="the stack's REPORT_PREFIX (default: reports/)"
-    )
-
-
 # Lambda retries a failed asynchronous invocation twice, about 1 and 2 minutes apart: after a
 # "failed" report, wait this long for the retry's report before settling on the failure.
 RETRY_GRACE = 180.0
 NOT_YET = frozenset({"304", "NotModified", "404", "NoSuchKey"})
+# What to grant when reading the report is denied.
+REPORT_HINT = "CI needs s3:GetObject on the report prefix"
 
 
 class WaitTimeout(Exception):
     """No report on this upload arrived in time; the message says where to look."""
-
-
-class WaitError(Exception):
-    """The report cannot be read (permissions, network); the message says what to grant or check."""
 
 
 def delays() -> Iterator[float]:
@@ -70,72 +53,90 @@ def polls_within(seconds: float) -> int:
     raise AssertionError("unreachable")
 
 
-def current_report_etag(client: Any, bucket: str, key: str) -> str | None:
-    """The ETag of the report object already at `key` (an earlier upload's), or None."""
-    try:
-        return normal_etag(client.head_object(Bucket=bucket, Key=key)["ETag"])
-    except ClientError as error:
-        if _code(error) in NOT_YET:
-            return None
-        raise _unreadable(bucket, key, error) from None
-    except BotoCoreError as error:
-        raise WaitError(f"cannot reach S3: {error}") from None
+@dataclass(frozen=True)
+class Polling:
+    """A wait's timing: `timeout` in all, `retry_grace` for a retry's report after a "failed" one,
+    and the clock it runs on (tests pass a fake one)."""
+
+    timeout: float
+    retry_grace: float = RETRY_GRACE
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
 
-def fetch_report(client: Any, bucket: str, key: str, seen: str | None) -> tuple[str, dict[str, Any]] | None:
-    """(report ETag, report) when there is one other than `seen`, else None."""
-    extra = {"IfNoneMatch": f'"{seen}"'} if seen else {}
-    try:
-        response = client.get_object(Bucket=bucket, Key=key, **extra)
-    except ClientError as error:
-        if _code(error) in NOT_YET:
-            return None
-        raise _unreadable(bucket, key, error) from None
-    except BotoCoreError as error:
-        raise WaitError(f"cannot reach S3: {error}") from None
-    report: dict[str, Any] = json.loads(response["Body"].read())
-    return normal_etag(response["ETag"]) or "", report
+@dataclass(frozen=True)
+class ReportObject:
+    """The report object the function writes for one staged key, read through `client`."""
+
+    client: Any
+    bucket: str
+    key: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def etag(self) -> str | None:
+        """The ETag of the report already there (an earlier upload's), or None."""
+        with translated(WaitError, "reading", Where(self.bucket, self.key), REPORT_HINT):
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=self.key)
+            except ClientError as error:
+                if code_of(error) not in NOT_YET:
+                    raise
+                return None
+        return normal_etag(head["ETag"])
+
+    def fetch(self, seen: str | None) -> tuple[str, dict[str, Any]] | None:
+        """(report ETag, report) when there is one other than `seen`, else None."""
+        extra = {"IfNoneMatch": f'"{seen}"'} if seen else {}
+        with translated(WaitError, "reading", Where(self.bucket, self.key), REPORT_HINT):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self.key, **extra)
+            except ClientError as error:
+                if code_of(error) not in NOT_YET:
+                    raise
+                return None
+            body = response["Body"].read()
+        report: dict[str, Any] = json.loads(body)
+        return normal_etag(response["ETag"]) or "", report
 
 
 def wait_for_report(
-    client: Any,
-    bucket: str,
-    key: str,
+    report: ReportObject,
     etag: str,
-    timeout: float,
+    polling: Polling,
     *,
     after: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    retry_grace: float = RETRY_GRACE,
     on_failed_attempt: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """The report on the upload whose ETag is `etag`, polling s3://bucket/key.
+    """The report on the upload whose ETag is `etag`.
 
     `after` is the report ETag seen before staging, so a report already there is not taken for ours.
-    A "failed" report is returned only once no retry's report followed it within `retry_grace`
-    (or the timeout). Raises WaitTimeout when no report on this upload came.
+    A "failed" report is returned only once no retry's report followed it within the polling's
+    `retry_grace` (or the timeout). Raises WaitTimeout when no report on this upload came.
     """
-    deadline = clock() + timeout
+    clock = polling.clock
+    deadline = clock() + polling.timeout
     seen, failed, settle = after, None, deadline
     for delay in delays():
-        sleep(max(0.0, min(delay, settle - clock())))
-        found = fetch_report(client, bucket, key, seen)
+        polling.sleep(max(0.0, min(delay, settle - clock())))
+        found = report.fetch(seen)
         if found is not None:
-            seen, report = found
-            if normal_etag(report.get("artifact_etag")) == normal_etag(etag):
-                if report.get("outcome") != "failed":
-                    return report
-                failed, settle = report, min(deadline, clock() + retry_grace)
+            seen, document = found
+            if normal_etag(document.get("artifact_etag")) == normal_etag(etag):
+                if document.get("outcome") != "failed":
+                    return document
+                failed, settle = document, min(deadline, clock() + polling.retry_grace)
                 if on_failed_attempt is not None:
-                    on_failed_attempt(report)
+                    on_failed_attempt(document)
         if clock() >= settle:
             break
     if failed is not None:
         return failed
     raise WaitTimeout(
-        f"no report on this upload at s3://{bucket}/{key} after {timeout:.0f} s: the deploy may still be "
-        "queued or running; see the function's log (deploy finished / deploy failed) or wait longer "
+        f"no report on this upload at {report.uri} after {polling.timeout:.0f} s: the deploy may still "
+        "be queued or running; see the function's log (deploy finished / deploy failed) or wait longer "
         "with --timeout"
     )
 
@@ -146,13 +147,13 @@ class Waiter:
     def __init__(
         self, client: Any, bucket: str, artifact_key: str, report_prefix: str, timeout: float
     ) -> None:
-        self.client, self.bucket, self.timeout = client, bucket, timeout
-        self.key = report_key_for(report_prefix, artifact_key)
+        self.report = ReportObject(client, bucket, report_key_for(report_prefix, artifact_key))
+        self.polling = Polling(timeout)
         self.after: str | None = None
 
     @property
     def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return self.report.uri
 
     @classmethod
     def for_args(cls, client: Any, args: Any, artifact_key: str) -> Waiter | None:
@@ -164,16 +165,15 @@ class Waiter:
         return waiter
 
     def before_staging(self) -> None:
-        self.after = current_report_etag(self.client, self.bucket, self.key)
+        self.after = self.report.etag()
 
-    def wait(self, etag: str | None, **options: Any) -> dict[str, Any]:
+    def wait(self, etag: str | None, polling: Polling | None = None) -> dict[str, Any]:
+        """The report on the upload `etag`, polling as `polling` says (default: the --timeout's)."""
         if not etag:
             raise WaitError(
                 "cannot read the staged artifact's ETag back: --wait needs s3:GetObject on the staging prefix"
             )
-        return wait_for_report(
-            self.client, self.bucket, self.key, etag, self.timeout, after=self.after, **options
-        )
+        return wait_for_report(self.report, etag, polling or self.polling, after=self.after)
 
 
 def describe(report: dict[str, Any]) -> str:
@@ -188,13 +188,3 @@ def describe(report: dict[str, Any]) -> str:
     if report.get("reason"):
         line += f"; {report['reason']}: {report.get('detail')}"
     return line
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _unreadable(bucket: str, key: str, error: ClientError) -> WaitError:
-    if _code(error) in ("403", "AccessDenied"):
-        return WaitError(f"access to s3://{bucket}/{key} denied: CI needs s3:GetObject on the report prefix")
-    return WaitError(f"reading s3://{bucket}/{key} failed: {error}")

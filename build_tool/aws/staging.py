@@ -4,62 +4,37 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import boto3
-from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    InvalidRegionError,
-    NoCredentialsError,
-    ProfileNotFound,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from staticsync.model.contract import META_BASE, META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
+from staticsync.notify.report_object import normal_etag
 
 from ..build.pack import Packed
+from .errors import IAM_DOC, UploadError, Where, translated
 
 # An artifact up to this size is staged with one PUT (its answer has the ETag); larger ones with
 # boto3's managed transfer, which shows progress and goes multipart past 64 MiB.
 SINGLE_PUT_BYTES = 8 * 1024 * 1024
-
-
-class UploadError(Exception):
-    """The artifact could not be staged: credentials, bucket or network; the message says which."""
+MULTIPART_BYTES = 64 * 1024 * 1024
+# What to grant when staging (an artifact, a request) is denied.
+STAGING_HINT = f"staging needs s3:PutObject on the staging prefix (see {IAM_DOC})"
 
 
 def make_client(profile: str | None = None) -> Any:
     """An S3 client; a missing profile or a malformed region is an UploadError naming it."""
-    try:
+    with translated(UploadError, "connecting to"):
         return boto3.Session(profile_name=profile).client("s3")
-    except ProfileNotFound as error:
-        name = error.kwargs.get("profile", profile)
-        raise UploadError(
-            f"AWS profile {name!r} not found (check --profile, AWS_PROFILE, ~/.aws/config)"
-        ) from None
-    except InvalidRegionError as error:
-        raise UploadError(f"{error} (check AWS_REGION, AWS_DEFAULT_REGION or the profile's region)") from None
 
 
 def check_bucket(client: Any, bucket: str) -> None:
     """Fail before the (slow) collect when the bucket or the credentials are wrong."""
-    try:
+    with translated(UploadError, "checking", Where(bucket)):
         client.head_bucket(Bucket=bucket)
-    except NoCredentialsError:
-        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchBucket"):
-            raise UploadError(f"bucket {bucket!r} does not exist") from None
-        if code in ("403", "AccessDenied"):
-            raise UploadError(f"access to bucket {bucket!r} denied: check the credentials") from None
-        raise UploadError(f"bucket {bucket!r}: {error}") from None
-    except BotoCoreError as error:
-        raise UploadError(f"cannot reach S3: {error}") from None
 
 
 def stage(
@@ -77,6 +52,26 @@ def stage(
     Up to SINGLE_PUT_BYTES (a delta, a small project) one PUT, whose answer carries the ETag; a
     larger artifact goes through boto3's managed transfer (multipart past 64 MiB, with progress),
     then one HEAD reads the ETag when `read_etag`."""
+    extra, target = upload_arguments(packed), Where(bucket, key)
+    with translated(UploadError, "upload to", target, STAGING_HINT):
+        if packed.size <= SINGLE_PUT_BYTES:
+            return _put(client, packed, target, extra, progress)
+        _transfer(client, packed, target, extra, progress)
+    return _read_etag(client, bucket, key) if read_etag else None
+
+
+def stage_request(client: Any, bucket: str, key: str, body: bytes) -> str | None:
+    """PUT a one-time request (rollback, prune) where the function is triggered, never over another;
+    its ETag (what the report carries)."""
+    with translated(UploadError, "staging the request at", Where(bucket, key), STAGING_HINT):
+        response = client.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*"
+        )
+    return normal_etag(response.get("ETag"))
+
+
+def upload_arguments(packed: Packed) -> dict[str, Any]:
+    """The object's metadata (what the function checks the artifact against), checksum and type."""
     metadata = {
         META_SHA256: packed.sha256,
         META_RELEASE_SHA256: packed.release_sha256,
@@ -84,53 +79,49 @@ def stage(
     }
     if packed.record.base:
         metadata[META_BASE] = packed.record.base
-    extra = {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
-    if packed.size <= SINGLE_PUT_BYTES:
-        return _put(client, packed, bucket, key, extra, progress)
-    with uploading(bucket, key):
-        client.upload_file(
-            str(packed.path),
-            bucket,
-            key,
-            ExtraArgs=extra,
-            Callback=progress,
-            Config=TransferConfig(multipart_threshold=64 * 1024 * 1024),
-        )
-    if not read_etag:
-        return None
-    # The managed transfer returns nothing; one HEAD reads the ETag of what was just stored.
-    try:
-        etag: str = client.head_object(Bucket=bucket, Key=key)["ETag"]
-    except (ClientError, BotoCoreError):
-        return None
-    return etag.strip('"')
+    return {"Metadata": metadata, "ChecksumAlgorithm": "SHA256", "ContentType": "application/zip"}
 
 
 def _put(
     client: Any,
     packed: Packed,
-    bucket: str,
-    key: str,
+    target: Where,
     extra: dict[str, Any],
     progress: Callable[[int], None] | None,
 ) -> str:
-    with uploading(bucket, key), packed.path.open("rb") as body:
-        response = client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+    with packed.path.open("rb") as body:
+        response = client.put_object(Bucket=target.bucket, Key=target.key, Body=body, **extra)
     if progress is not None:
         progress(packed.size)
     return str(response["ETag"]).strip('"')
 
 
-@contextmanager
-def uploading(bucket: str, key: str) -> Iterator[None]:
-    """An upload's failures as UploadError, naming what went wrong (boto3's managed transfer wraps
-    S3's answer in S3UploadFailedError)."""
+def _transfer(
+    client: Any,
+    packed: Packed,
+    target: Where,
+    extra: dict[str, Any],
+    progress: Callable[[int], None] | None,
+) -> None:
+    """boto3's managed transfer: parts in parallel past MULTIPART_BYTES, `progress` as they go."""
+    client.upload_file(
+        str(packed.path),
+        target.bucket,
+        target.key,
+        ExtraArgs=extra,
+        Callback=progress,
+        Config=TransferConfig(multipart_threshold=MULTIPART_BYTES),
+    )
+
+
+def _read_etag(client: Any, bucket: str, key: str) -> str | None:
+    """The managed transfer returns nothing: one HEAD reads the ETag of what was just stored (None
+    without s3:GetObject on the staging prefix: --wait says so then)."""
     try:
-        yield
-    except NoCredentialsError:
-        raise UploadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except (ClientError, BotoCoreError, S3UploadFailedError) as error:
-        raise UploadError(f"upload to s3://{bucket}/{key} failed: {error}") from None
+        etag: str = client.head_object(Bucket=bucket, Key=key)["ETag"]
+    except (ClientError, BotoCoreError):
+        return None
+    return etag.strip('"')
 
 
 class ProgressBar:

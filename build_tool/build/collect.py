@@ -18,6 +18,7 @@ from .scratch import NO_SPACE_HINT, no_space
 if TYPE_CHECKING:
     from .cache import CompressionStats
     from .delta import BaseSlot
+    from .recipe import Project, Recipe
 
 DEFAULT_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 # What DEFAULT_STORAGE runs as: the same output bytes, with a compression cache (build_tool.build.compress).
@@ -43,32 +44,29 @@ class CollectError(Exception):
 
 
 def collect(
-    settings_module: str,
-    project_dir: Path,
+    project: Project,
     static_root: Path,
-    storage: str,
-    cache_dir: Path | None = None,
+    recipe: Recipe,
     started: Callable[[], None] = lambda: None,
     base: BaseSlot | None = None,
 ) -> CompressionStats:
-    """collectstatic into `static_root` with `storage`, whatever the project's STORAGES says.
+    """collectstatic into `static_root` with the recipe's storage, whatever the project's STORAGES says.
 
     The local storage is put into the settings before django.setup(), so an app that reads
     `staticfiles_storage` at import or in AppConfig.ready() (Wagtail's admin does) gets it too and
     the project's own static storage (say S3) is never built: no request, no credentials needed.
     whitenoise's storage runs as build_tool.build.compress's subclass: the same bytes, compressed on every
-    core, and only once per content when `cache_dir` is kept between builds. `started` is called
-    once the settings are loaded, before the (slow) collect; `base` (a delta's live release) may be
-    filled in until then.
+    core, and only once per content when the recipe's `cache_dir` is kept between builds. `started`
+    is called once the settings are loaded, before the (slow) collect; `base` (a delta's live release)
+    may be filled in until then.
     """
     from django.core.management import call_command
 
     from .cache import CompressionStats
 
     stats = CompressionStats()
-    backend = CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
-    local = Local(static_root, backend, cache_dir, stats, base or _slot())
-    with django_with(settings_module, project_dir, local):
+    local = Local(static_root, backend_for(recipe.storage), recipe.cache_dir, stats, base or _slot())
+    with django_with(project, local):
         started()
         said = io.StringIO()  # collectstatic names the file whose post-processing failed here
         try:
@@ -76,6 +74,11 @@ def collect(
         except Exception as error:
             raise CollectError(f"collectstatic failed: {failure(error, said.getvalue())}") from None
     return stats
+
+
+def backend_for(storage: str) -> str:
+    """The storage class collectstatic runs: whitenoise's as ours (the same bytes, with the cache)."""
+    return CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
 
 
 def failure(error: BaseException, said: str) -> str:
@@ -120,8 +123,8 @@ class Local:
 
 
 @contextmanager
-def django_with(settings_module: str, project_dir: Path, local: Local) -> Iterator[None]:
-    """Django started on `settings_module`, collecting as `local` says.
+def django_with(project: Project, local: Local) -> Iterator[None]:
+    """Django started on the project's settings, collecting as `local` says.
 
     Not started yet (the CLI): the settings are written onto the loaded ones before django.setup().
     Already started (`manage.py deploystatic`): they apply through override_settings, which resets
@@ -131,25 +134,26 @@ def django_with(settings_module: str, project_dir: Path, local: Local) -> Iterat
     from django.conf import settings
 
     if not apps.ready:
-        _start(settings_module, project_dir, local)
-        _require_staticfiles(settings_module)
+        _start(project, local)
+        _require_staticfiles(project.settings_module)
         yield
         return
     from django.test.utils import override_settings
 
-    _require_staticfiles(settings_module)
+    _require_staticfiles(project.settings_module)
     # On Django 4.2 override_settings keeps STATICFILES_STORAGE in step with STORAGES itself.
     with override_settings(**local.settings(getattr(settings, "STORAGES", {}))):
         yield
 
 
-def _start(settings_module: str, project_dir: Path, local: Local) -> None:
+def _start(project: Project, local: Local) -> None:
     """Import the project's settings (its folder on sys.path, as manage.py would), put the local
     storage into them, then django.setup()."""
     import django
     from django.conf import settings
 
-    sys.path.insert(0, str(project_dir.resolve()))
+    settings_module = project.settings_module
+    sys.path.insert(0, str(project.folder.resolve()))
     os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
     try:
         for name, value in local.settings(getattr(settings, "STORAGES", {})).items():
@@ -159,7 +163,7 @@ def _start(settings_module: str, project_dir: Path, local: Local) -> None:
         django.setup()
     except ImportError as error:
         raise SettingsError(
-            f"cannot import settings {settings_module!r} from {project_dir}: {_one_line(error)} "
+            f"cannot import settings {settings_module!r} from {project.folder}: {_one_line(error)} "
             "(check --settings and --project-dir)"
         ) from None
     except Exception as error:
@@ -172,7 +176,7 @@ def force_local_storage(storage: str = DEFAULT_STORAGE) -> None:
     import django
     from django.conf import settings
 
-    backend = CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
+    backend = backend_for(storage)
     settings.STORAGES = {**getattr(settings, "STORAGES", {}), "staticfiles": {"BACKEND": backend}}
     if django.VERSION < (5, 1):
         settings.STATICFILES_STORAGE = backend

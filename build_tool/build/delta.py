@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from staticsync.config import Settings
 from staticsync.model.contract import SIBLING_SUFFIXES, original_of
 from staticsync.model.plan import LiveState
 

@@ -11,10 +11,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, STORED_EXTENSIONS, ReleaseRecord, unsafe_path_reason
+from staticsync.model.contract import (
+    FILES_DIR,
+    MANIFEST_NAME,
+    RELEASE_NAME,
+    STORED_EXTENSIONS,
+    ReleaseRecord,
+    unsafe_path_reason,
+)
 
 from .cache import DEFLATE, DEFLATE_LEVEL, CompressionCache, CompressionStats, deflate_from
 from .delta import Base, digest_of, release_files
+from .recipe import Recipe
+from .release import ReleaseInfo
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644 << 16
@@ -56,49 +65,52 @@ def collected_files(static_root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def pack(
-    static_root: Path,
-    out: Path,
-    *,
-    release: str,
-    created_at: str,
-    source_commit: str | None,
-    tool: str,
-    storage: str,
-    cache_dir: Path | None = None,
-    ancestry: tuple[str, ...] = (),
-    base: Base | None = None,
+    static_root: Path, out: Path, release: ReleaseInfo, recipe: Recipe, base: Base | None = None
 ) -> Packed:
-    """Write the artifact; members are deflated on every core, and only once per content when
-    `cache_dir` (the build cache) already holds their streams. The bytes are the same either way.
+    """Write the artifact; members are deflated on every core, and only once per content when the
+    recipe's `cache_dir` (the build cache) already holds their streams. The bytes are the same either way.
 
     With `base` (the live release), a delta: only the families the base lacks are packed, and the
     record lists the others with the base's digests (build_tool.build.delta)."""
-    manifest_path = static_root / MANIFEST_NAME
-    if not manifest_path.is_file():
-        raise PackageError(f"{MANIFEST_NAME} was not written: is {storage} a manifest storage?")
-    manifest = manifest_path.read_bytes()
-    files = list(collected_files(static_root))
-    digests = None
-    if base is not None:
-        digests, packed = release_files({relative: digest_of(full) for relative, full in files}, base)
-        check_packable(packed, {relative for relative, _ in files})
-        files = [(relative, full) for relative, full in files if relative in packed]
-    cache = CompressionCache(cache_dir)  # None: this build's streams, in memory only
+    manifest = read_manifest(static_root, recipe.storage)
+    files, listed = members(static_root, base)
+    cache = CompressionCache(recipe.cache_dir)  # None: this build's streams, in memory only
     deflated = [str(full) for relative, full in files if not _stored(relative)]
     cache.fill(deflated, (DEFLATE,), CompressionStats())
     with deflate_from(cache):
-        record = ReleaseRecord(
-            release=release,
-            created_at=created_at,
-            files={},
-            manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-            source_commit=source_commit,
-            tool=tool,
-            storage=storage,
-            ancestry=ancestry,
-            base=base.release if base else None,
-        )
-        return _pack(files, manifest, out, record, digests)
+        return _pack(files, manifest, out, identity(release, recipe, manifest, base), listed)
+
+
+def read_manifest(static_root: Path, storage: str) -> bytes:
+    manifest_path = static_root / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise PackageError(f"{MANIFEST_NAME} was not written: is {storage} a manifest storage?")
+    return manifest_path.read_bytes()
+
+
+def members(static_root: Path, base: Base | None) -> tuple[list[tuple[str, Path]], dict[str, str] | None]:
+    """(the collected files the zip holds, a delta's every file with its digest; None: not a delta)."""
+    files = list(collected_files(static_root))
+    if base is None:
+        return files, None
+    listed, packed = release_files({relative: digest_of(full) for relative, full in files}, base)
+    check_packable(packed, {relative for relative, _ in files})
+    return [(relative, full) for relative, full in files if relative in packed], listed
+
+
+def identity(release: ReleaseInfo, recipe: Recipe, manifest: bytes, base: Base | None) -> ReleaseRecord:
+    """The release record but for its files, which packing fills in."""
+    return ReleaseRecord(
+        release=release.release,
+        created_at=release.created_at,
+        files={},
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        source_commit=release.source_commit,
+        tool=recipe.tool,
+        storage=recipe.storage,
+        ancestry=release.ancestry,
+        base=base.release if base else None,
+    )
 
 
 def check_packable(packed: set[str], collected: set[str]) -> None:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..build import scratch
+from ..build.recipe import Project, Recipe
+from ..build.result import PackageResult, Stopwatch
 from ..env import Environment
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    from ..aws.connect import Connecting
+    from ..aws.reports import Waiter
     from ..build.cache import CompressionStats
     from ..build.delta import Base
     from ..build.pack import Packed
@@ -55,71 +57,74 @@ def check(args: argparse.Namespace) -> None:
     check_live(args)
 
 
-def package(args: argparse.Namespace, env: Environment) -> dict[str, object]:
-    """Collect, pack and stage (or write to --output); the JSON record of what was made."""
+@dataclass(frozen=True)
+class Delivered:
+    """Where the artifact went, and with --wait, the waiter that looked before staging and the ETag."""
+
+    uri: str
+    waiter: Waiter | None = None
+    etag: str | None = None
+
+
+def package(args: argparse.Namespace, env: Environment) -> PackageResult:
+    """Collect, pack and stage (or write to --output); what was made."""
     from ..aws import connect
-    from ..aws import reports as wait
-    from ..aws import staging as upload
-    from ..build import delta, release
+    from ..build import release
 
     check(args)
-    started = time.monotonic()
     watch = Stopwatch()
     ignore = (args.cache_dir,) if args.cache_dir else ()
     info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
     # The S3 client, the bucket check and a delta's live release, beside Django's start.
     connecting = connect.Connecting(args, info.release)
-
-    def live_base() -> Base | None:
-        """Waited for once the settings are loaded: a wrong bucket or a denied read fails before the
-        (slow) collect."""
-        base = connecting.result().base
-        if delta.wanted(args):
-            chatter(args, env, f"building a delta of the live {base.release}" if base else "building in full")
-        return base
-
-    waiter, etag = None, None
     work = scratch.make_work("build_tool-", env.environ)
     try:
         watch.lap("setup")  # the release id
-        packed, stats = build(args, env, work, info, live_base, watch)
-        client = connecting.result().client
-        if args.pin_file:
-            write_pin(packed.path, args.pin_file)
-        if client is None:
-            shutil.move(packed.path, args.output)
-            uri = str(args.output.resolve())
-        else:
-            key = f"{args.prefix}{info.release}.zip"
-            progress = upload.ProgressBar(packed.size, env.stderr, enabled=not args.quiet)
-            waiter = wait.Waiter.for_args(client, args, key)  # looks before staging
-            etag = upload.stage(client, packed, args.bucket, key, progress=progress, read_etag=bool(waiter))
-            uri = f"s3://{args.bucket}/{key}"
+        packed, stats = build(args, env, work, info, live_base(args, env, connecting), watch)
+        delivered = deliver(args, env, packed, connecting.result().client)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     watch.lap("upload")
-    result: dict[str, object] = {
-        "uri": uri,
-        "release": info.release,
-        "created_at": info.created_at,
-        "source_commit": info.source_commit,
-        "files": packed.record.file_count,
-        "bytes": packed.total_bytes,
-        "zip_bytes": packed.size,
-        "sha256": packed.sha256,
-        "seconds": round(time.monotonic() - started, 2),
-        "compressed": stats.compressed,
-        "compressed_from_cache": stats.reused,
-        "timings": watch.rounded(),
-        "base": packed.record.base,
-        "inherited": packed.inherited,
-        "compression_skipped": stats.inherited,
-        "scratch": str(work.parent),  # where the temporary collect was written (build_tool.build.scratch)
-    }
-    if waiter is not None:
-        chatter(args, env, f"waiting for the deploy's report at {waiter.uri}")
-        result["report"] = waiter.wait(etag)
-    return result
+    result = PackageResult.of(delivered.uri, info, packed, stats, watch, work)
+    if delivered.waiter is None:
+        return result
+    chatter(args, env, f"waiting for the deploy's report at {delivered.waiter.uri}")
+    return replace(result, report=delivered.waiter.wait(delivered.etag))
+
+
+def live_base(
+    args: argparse.Namespace, env: Environment, connecting: Connecting
+) -> Callable[[], Base | None]:
+    """What the build asks for once the settings are loaded: the delta's base, waited for then, so a
+    wrong bucket or a denied read fails before the (slow) collect."""
+    from ..build import delta
+
+    def base() -> Base | None:
+        found = connecting.result().base
+        if delta.wanted(args):
+            said = f"building a delta of the live {found.release}" if found else "building in full"
+            chatter(args, env, said)
+        return found
+
+    return base
+
+
+def deliver(args: argparse.Namespace, env: Environment, packed: Packed, client: Any | None) -> Delivered:
+    """Write the pin file; then move the zip to --output (no client), or stage it, with --wait
+    noting the report already there first."""
+    from ..aws import reports as wait
+    from ..aws import staging as upload
+
+    if args.pin_file:
+        write_pin(packed.path, args.pin_file)
+    if client is None:
+        shutil.move(packed.path, args.output)
+        return Delivered(str(args.output.resolve()))
+    key = f"{args.prefix}{packed.record.release}.zip"
+    progress = upload.ProgressBar(packed.size, env.stderr, enabled=not args.quiet)
+    waiter = wait.Waiter.for_args(client, args, key)  # looks before staging
+    etag = upload.stage(client, packed, args.bucket, key, progress=progress, read_etag=bool(waiter))
+    return Delivered(f"s3://{args.bucket}/{key}", waiter, etag)
 
 
 def build(
@@ -145,15 +150,7 @@ def build(
         watch.lap("setup")  # what of the S3 side Django's start did not hide
         chatter(args, env, message)
 
-    stats = collect.collect(
-        args.settings,
-        args.project_dir,
-        work / "static",
-        args.storage,
-        args.cache_dir,
-        started=started,
-        base=slot,
-    )
+    stats = collect.collect(project_of(args), work / "static", recipe_of(args), started=started, base=slot)
     watch.lap("collect")
     watch.move("collect", "compress", stats.seconds)
     packed = _pack(args, work, info, slot.value)
@@ -161,56 +158,24 @@ def build(
     return packed, stats
 
 
+def project_of(args: argparse.Namespace) -> Project:
+    return Project(args.settings, args.project_dir)
+
+
+def recipe_of(args: argparse.Namespace) -> Recipe:
+    return Recipe(args.storage, args.cache_dir)
+
+
 def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | None) -> Packed:
     from ..build import pack as package
 
     try:
-        return _pack_into(args, work, info, base)
+        return package.pack(work / "static", work / f"{info.release}.zip", info, recipe_of(args), base)
     except OSError as error:
         if scratch.no_space(error):
             message = f"cannot pack in {work}: no space left; {scratch.NO_SPACE_HINT}"
             raise package.PackageError(message) from None
         raise
-
-
-def _pack_into(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | None) -> Packed:
-    from ..build import pack as package
-
-    return package.pack(
-        work / "static",
-        work / f"{info.release}.zip",
-        release=info.release,
-        created_at=info.created_at,
-        source_commit=info.source_commit,
-        tool=f"build_tool {__version__}",
-        storage=args.storage,
-        cache_dir=args.cache_dir,
-        ancestry=info.ancestry,
-        base=base,
-    )
-
-
-@dataclass
-class Stopwatch:
-    """Seconds per phase of a build, for `--json`'s "timings": where the seconds go."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-    last: float = field(default_factory=time.monotonic)
-
-    def lap(self, phase: str) -> None:
-        """Charge the time since the last lap to `phase`."""
-        now = time.monotonic()
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
-        self.last = now
-
-    def move(self, source: str, target: str, seconds: float) -> None:
-        """Charge `seconds` of `source`'s time to `target` (compression runs inside the collect)."""
-        moved = min(seconds, self.seconds.get(source, 0.0))
-        self.seconds[source] = self.seconds.get(source, 0.0) - moved
-        self.seconds[target] = self.seconds.get(target, 0.0) + moved
-
-    def rounded(self) -> dict[str, float]:
-        return {phase: round(value, 3) for phase, value in self.seconds.items()}
 
 
 def write_pin(artifact: Path, target: Path) -> None:
@@ -226,17 +191,6 @@ def write_pin(artifact: Path, target: Path) -> None:
     temporary = target.with_name(f".{target.name}.tmp")
     temporary.write_bytes(body)
     temporary.replace(target)
-
-
-def summary(result: dict[str, object]) -> str:
-    line = (
-        f"release {result['release']}: {result['files']} files, {result['bytes']} bytes "
-        f"packed into {result['zip_bytes']} bytes in {result['seconds']} s; "
-        f"{result['compressed']} contents compressed, {result['compressed_from_cache']} from the cache"
-    )
-    if result.get("base"):
-        line += f"; a delta of {result['base']}: {result['inherited']} files inherited, not packed"
-    return line
 
 
 def chatter(args: argparse.Namespace, env: Environment, message: str) -> None:

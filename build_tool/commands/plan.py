@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from staticsync.artifact.archive import Artifact
@@ -20,8 +19,9 @@ from staticsync.model.headers import split_encoding
 from staticsync.model.plan import Intent, LiveState, Plan, make_plan
 from staticsync.notify.invalidate import invalidation_paths, replaced
 
+from .. import options
 from ..aws.live import read_live_state
-from ..build.collect import ALLOWED_STORAGES, DEFAULT_STORAGE
+from ..build.collect import DEFAULT_STORAGE
 from ..env import Environment
 from ..errors import UsageError
 
@@ -174,26 +174,11 @@ def run(args: argparse.Namespace, env: Environment) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:
-    parser.add_argument(
-        "--settings",
-        default=env.environ.get("DJANGO_SETTINGS_MODULE"),
-        help="Django settings module (default: $DJANGO_SETTINGS_MODULE)",
+    options.project(parser, env, help="folder to import the project from (default: .)")
+    options.live(parser, help="the bucket the site's static files are served from", owner="the function's")
+    options.storage(
+        parser, help=f"(default: {DEFAULT_STORAGE})", cache_help="the build cache, as for package"
     )
-    parser.add_argument(
-        "--project-dir", type=Path, default=Path.cwd(), help="folder to import the project from (default: .)"
-    )
-    parser.add_argument("--live-bucket", help="the bucket the site's static files are served from")
-    parser.add_argument("--live-prefix", default="", help="the function's LIVE_PREFIX (default: none)")
-    parser.add_argument(
-        "--history-prefix", default=".releases/", help="the function's HISTORY_PREFIX (default: .releases/)"
-    )
-    parser.add_argument(
-        "--storage", default=DEFAULT_STORAGE, choices=ALLOWED_STORAGES, help=f"(default: {DEFAULT_STORAGE})"
-    )
-    parser.add_argument("--cache-dir", type=Path, help="the build cache, as for package")
-    parser.add_argument("--release", help="release id (default: the git commit, else a timestamp)")
-    parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
-    parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")
-    parser.add_argument(
-        "--quiet", action="store_true", help="print nothing but errors: the exit code says it"
-    )
+    options.release(parser)
+    options.profile(parser)
+    options.output(parser, quiet="print nothing but errors: the exit code says it")

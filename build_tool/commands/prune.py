@@ -14,11 +14,12 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from staticsync.config import Settings
 from staticsync.model.retention import DEFAULT_KEEP, DEFAULT_MAX_DELETES
-from staticsync.notify.report_object import normal_etag
 from staticsync.operations.prune import REQUEST_FORMAT, prune_live, request_object_key
 
-from ..aws.reports import Waiter, add_wait_arguments, describe
+from .. import options
+from ..aws.reports import Waiter, describe
 from ..env import Environment
 from ..errors import UsageError
 from .status import add_live_arguments, reading, settings_of
@@ -27,7 +28,7 @@ DEFAULT_GRACE_DAYS = 7
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:
-    parser.add_argument("--bucket", required=True, help="the artifacts bucket (where requests are staged)")
+    options.bucket(parser, required=True)
     add_live_arguments(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="print what would be deleted and why; change nothing"
@@ -50,12 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:
         default=DEFAULT_MAX_DELETES,
         help=f"--dry-run: the stack's PRUNE_MAX_DELETES (default: {DEFAULT_MAX_DELETES})",
     )
-    add_wait_arguments(parser)
-    parser.add_argument(
-        "--requested-by",
-        default=env.environ.get("USER", ""),
-        help="who asks, recorded in the request (default: $USER)",
-    )
+    options.wait(parser)
+    options.requested_by(parser, env)
 
 
 def run_prune(args: argparse.Namespace, env: Environment | None = None) -> int:
@@ -73,7 +70,7 @@ def run_prune(args: argparse.Namespace, env: Environment | None = None) -> int:
     )
     client = make_client(args.profile)
     if args.dry_run:
-        with reading():
+        with reading(settings):
             report = prune_live(client, settings, dry_run=True)
         if args.json:
             env.out(json.dumps(report.as_log(), sort_keys=True, default=str))
@@ -82,23 +79,21 @@ def run_prune(args: argparse.Namespace, env: Environment | None = None) -> int:
                 env.out(line)
             env.err(str(report))
         return 0
-    return stage_request(client, settings, args, env)
+    return request_prune(client, settings, args, env)
 
 
-def stage_request(client: Any, settings: Any, args: argparse.Namespace, env: Environment) -> int:
+def request_prune(client: Any, settings: Settings, args: argparse.Namespace, env: Environment) -> int:
+    """Stage a prune request (with --wait, wait for its report); print its address and the report."""
+    from ..aws.staging import stage_request
+
     request = uuid.uuid4().hex
     key = request_object_key(settings, request)
     body = json.dumps({"format": REQUEST_FORMAT, "request": request, "requested_by": args.requested_by})
-    with reading():
-        waiter = Waiter(client, args.bucket, key, args.report_prefix, args.timeout) if args.wait else None
-        if waiter is not None:
-            waiter.before_staging()
-        response = client.put_object(
-            Bucket=args.bucket, Key=key, Body=body.encode(), ContentType="application/json", IfNoneMatch="*"
-        )
-        result: dict[str, Any] = {"uri": f"s3://{args.bucket}/{key}", "request": request}
-        if waiter is not None:
-            result["report"] = waiter.wait(normal_etag(response.get("ETag")))
+    waiter = Waiter.for_args(client, args, key)  # looks before staging
+    etag = stage_request(client, args.bucket, key, body.encode())
+    result: dict[str, Any] = {"uri": f"s3://{args.bucket}/{key}", "request": request}
+    if waiter is not None:
+        result["report"] = waiter.wait(etag)
     if args.json:
         env.out(json.dumps(result, sort_keys=True))
     else:

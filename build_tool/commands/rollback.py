@@ -18,10 +18,10 @@ from staticsync.live.state import read_live
 from staticsync.live.walk import REPLACED, Place, artifact_location, find_live_place, not_retained, walk_live
 from staticsync.model.order import RollbackRequest
 from staticsync.model.plan import LiveState
-from staticsync.notify.report_object import normal_etag
 from staticsync.operations.rollback import request_object_key
 
-from ..aws.reports import Waiter, add_wait_arguments, describe
+from .. import options
+from ..aws.reports import Waiter, describe
 from ..env import Environment
 from ..errors import UsageError
 from .status import add_live_arguments, reading, settings_of
@@ -35,14 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:
     parser.add_argument(
         "release", nargs="?", help="the release to return to (default: the one live before the live one)"
     )
-    parser.add_argument("--bucket", required=True, help="the artifacts bucket (where requests are staged)")
+    options.bucket(parser, required=True)
     add_live_arguments(parser)
-    add_wait_arguments(parser)
-    parser.add_argument(
-        "--requested-by",
-        default=env.environ.get("USER", ""),
-        help="who asks, recorded in the request (default: $USER)",
-    )
+    options.wait(parser)
+    options.requested_by(parser, env)
 
 
 def choose(found: Place | None, live_release: str, release: str | None) -> Place:
@@ -94,19 +90,17 @@ def make_request(client: Any, settings: Settings, release: str | None, requested
 
 def run(args: argparse.Namespace, env: Environment) -> dict[str, Any]:
     """Stage the request (and with --wait, wait for its report); the JSON record of what was done."""
-    from ..aws.staging import make_client
+    from ..aws.staging import make_client, stage_request
 
     if args.wait and (args.timeout <= 0 or not args.report_prefix.endswith("/")):
         raise UsageError("--wait needs a --timeout above 0 and a --report-prefix ending in '/'")
     settings = settings_of(args, args.bucket)
     client = make_client(args.profile)
-    with reading():
+    with reading(settings):
         request = make_request(client, settings, args.release, args.requested_by)
-        key = request_object_key(settings, request.request)
-        waiter = Waiter(client, args.bucket, key, args.report_prefix, args.timeout) if args.wait else None
-        if waiter is not None:
-            waiter.before_staging()
-        etag = stage(client, args.bucket, key, request)
+    key = request_object_key(settings, request.request)
+    waiter = Waiter.for_args(client, args, key)  # looks before staging
+    etag = stage_request(client, args.bucket, key, request.to_json())
     result: dict[str, Any] = {
         "uri": f"s3://{args.bucket}/{key}",
         "request": request.request,
@@ -120,14 +114,6 @@ def run(args: argparse.Namespace, env: Environment) -> dict[str, Any]:
         result["report"] = waiter.wait(etag)
     show(args, env, result)
     return result
-
-
-def stage(client: Any, bucket: str, key: str, request: RollbackRequest) -> str | None:
-    """PUT the request where the function is triggered; its ETag (what the report carries)."""
-    response = client.put_object(
-        Bucket=bucket, Key=key, Body=request.to_json(), ContentType="application/json", IfNoneMatch="*"
-    )
-    return normal_etag(response.get("ETag"))
 
 
 def show(args: argparse.Namespace, env: Environment, result: dict[str, Any]) -> None:

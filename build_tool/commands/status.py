@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from staticsync.config import Settings
 from staticsync.errors import LiveStateError
@@ -24,15 +21,14 @@ from staticsync.live.walk import ABANDONED, LIVE, REPLACED, Place, not_retained,
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.plan import LiveState
 
+from .. import options
+from ..aws.errors import IAM_DOC, ReadError, Where, translated
 from ..env import Environment
 from ..errors import UsageError
 
 DEFAULT_LIMIT = 10
 SHORT = 12  # characters of a commit or request id in the table
-
-
-class ReadError(Exception):
-    """S3 or the live bucket's state could not be read; the message says what to grant or fix."""
+IAM_HINT = f"see {IAM_DOC}"
 
 
 @dataclass(frozen=True)
@@ -151,7 +147,7 @@ def as_json(status: Status) -> dict[str, Any]:
 def gather(client: Any, settings: Settings, limit: int) -> Status:
     """Read the live state, the last `limit` places and each shown release's record and artifact."""
     where = f"s3://{settings.live_bucket}/{settings.live_prefix}"
-    with reading():
+    with reading(settings):
         live = read_live(client, settings)
         if live.release is None:
             return Status(where, None)
@@ -224,37 +220,18 @@ def live_since(client: Any, settings: Settings, live: LiveState) -> str:
     return modified.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@contextmanager
-def reading() -> Iterator[None]:
-    """botocore's errors and an unreadable live state as one ReadError line each."""
-    try:
-        yield
-    except NoCredentialsError:
-        raise ReadError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)") from None
-    except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        operation = getattr(error, "operation_name", "a request")
-        if code in ("403", "AccessDenied"):
-            raise ReadError(f"{operation} denied: {error} (see the README's Day-2 IAM policies)") from None
-        if code in ("404", "NoSuchBucket"):
-            raise ReadError(f"{operation}: no such bucket ({error})") from None
-        raise ReadError(f"{operation} failed: {error}") from None
-    except BotoCoreError as error:
-        raise ReadError(f"cannot reach S3: {error}") from None
-    except LiveStateError as error:
-        raise ReadError(str(error)) from None
+def reading(settings: Settings) -> AbstractContextManager[None]:
+    """botocore's errors and an unreadable live state, in the live bucket, as one ReadError line each."""
+    where = Where(settings.live_bucket, settings.live_prefix, flag="--live-bucket")
+    return translated(ReadError, "reading", where, IAM_HINT)
 
 
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags that say where the live release is (status and rollback)."""
-    parser.add_argument("--live-bucket", required=True, help="the bucket the site's static files live in")
-    parser.add_argument("--live-prefix", default="", help="the stack's LIVE_PREFIX (default: none)")
-    parser.add_argument(
-        "--history-prefix", default=".releases/", help="the stack's HISTORY_PREFIX (default: .releases/)"
-    )
-    parser.add_argument("--prefix", default="staging/", help="the stack's staging prefix (default: staging/)")
-    parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
-    parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")
+    """The flags that say where the live release is (status, rollback and prune)."""
+    options.live(parser, required=True, help="the bucket the site's static files live in")
+    options.staging_prefix(parser, help=f"the stack's staging prefix (default: {options.STAGING_PREFIX})")
+    options.profile(parser)
+    options.output(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser, env: Environment) -> None:

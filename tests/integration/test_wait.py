@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from build_tool.aws.reports import Waiter, WaitTimeout
+from build_tool.aws.reports import Polling, Waiter, WaitTimeout
 from build_tool.aws.staging import stage
 from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
@@ -60,7 +60,7 @@ def stage_and_wait(
     )
     function.start()
     try:
-        return waiter.wait(etag, retry_grace=retry_grace)
+        return waiter.wait(etag, Polling(timeout, retry_grace=retry_grace))
     finally:
         function.join(timeout=60)
 

@@ -28,6 +28,26 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [Path(__file__).parent / "assets"]
 """
 
+# `package --json` without --wait (which adds "report").
+JSON_KEYS = {
+    "uri",
+    "release",
+    "created_at",
+    "source_commit",
+    "files",
+    "bytes",
+    "zip_bytes",
+    "sha256",
+    "seconds",
+    "compressed",
+    "compressed_from_cache",
+    "timings",
+    "base",
+    "inherited",
+    "compression_skipped",
+    "scratch",
+}
+
 
 def package(*args: str) -> list[str]:
     return ["package", *args]
@@ -131,6 +151,7 @@ def test_output_writes_the_zip_and_json_record(tmp_path: Path) -> None:
     done = run(touchy("--output", str(out), "--release", "r1", "--json"), tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
+    assert result.keys() == JSON_KEYS  # what pipelines read: a change here is a change of the CLI
     assert result["release"] == "r1" and result["uri"] == str(out)
     assert result["created_at"] == "2026-01-01T00:00:00Z"
     names = zipfile.ZipFile(out).namelist()

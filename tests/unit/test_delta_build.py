@@ -13,6 +13,8 @@ import pytest
 from build_tool.build.collect import DEFAULT_STORAGE
 from build_tool.build.delta import Base, BaseSlot, base_of, release_files
 from build_tool.build.pack import PackageError, Packed, check_packable
+from build_tool.build.recipe import Project, Recipe
+from build_tool.build.release import ReleaseInfo
 from staticsync.model.contract import FILES_DIR, RELEASE_NAME
 from tests.inprocess import PROJECTS, cli, forked
 from tests.unit.test_compress_cache import write_project
@@ -34,17 +36,9 @@ def build(folder: Path, out: Path, base: Base | None = None) -> tuple[Packed, tu
 
         static = out.with_suffix(".static")
         slot = BaseSlot(base)
-        stats = collect.collect("cachesettings", folder, static, DEFAULT_STORAGE, base=slot)
-        packed = package.pack(
-            static,
-            out,
-            release=out.stem,
-            created_at="2026-01-01T00:00:00Z",
-            source_commit=None,
-            tool="tests",
-            storage=DEFAULT_STORAGE,
-            base=base,
-        )
+        recipe = Recipe(DEFAULT_STORAGE, tool="tests")
+        stats = collect.collect(Project("cachesettings", folder), static, recipe, base=slot)
+        packed = package.pack(static, out, ReleaseInfo(out.stem, "2026-01-01T00:00:00Z", None), recipe, base)
         return packed, (stats.compressed, stats.reused, stats.inherited)
 
     return forked(work)

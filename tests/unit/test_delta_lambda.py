@@ -14,6 +14,8 @@ from botocore.exceptions import ClientError
 
 from build_tool.build.delta import Base
 from build_tool.build.pack import pack
+from build_tool.build.recipe import Recipe
+from build_tool.build.release import ReleaseInfo
 from staticsync.artifact.archive import Artifact
 from staticsync.artifact.members import check_record_matches
 from staticsync.artifact.ranged import BytesRange, SparseFile
@@ -168,12 +170,9 @@ def test_a_packed_delta_opens_with_its_inherited_files_known(tmp_path: Path) -> 
     packed = pack(
         root,
         tmp_path / "r2.zip",
-        release="r2",
-        created_at="2026-02-01T00:00:00Z",
-        source_commit=None,
-        tool="tests",
-        storage="s",
-        base=base,
+        ReleaseInfo("r2", "2026-02-01T00:00:00Z", None),
+        Recipe("s", tool="tests"),
+        base,
     )
     artifact = Artifact(SparseFile(BytesRange(packed.path.read_bytes())), Settings("live"), None)
     assert artifact.record.base == "r1"

@@ -35,6 +35,7 @@ RANKS = {
     "build_tool.env": 0,
     "build_tool.build": 1,
     "build_tool.aws": 2,
+    "build_tool.options": 2,  # the flags, declared once: below the commands that take them
     "build_tool.commands": 3,
     "build_tool.cli": 4,
     "build_tool.__main__": 5,

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ProfileNotFound
 
 from build_tool.aws import staging as upload
+from build_tool.aws.errors import Where, translated
 from build_tool.build.pack import Packed
 from staticsync.meter import RequestMeter
 from staticsync.model.contract import META_RELEASE_SHA256, META_SHA256, META_TAIL_BYTES
@@ -66,3 +68,56 @@ def test_a_failed_upload_is_an_upload_error_naming_the_target(
     packed = make_artifact(FILES, release="r1")
     with pytest.raises(upload.UploadError, match=r"upload to s3://missing/staging/r1\.zip failed"):
         upload.stage(moto_s3, packed, "missing", "staging/r1.zip")
+
+
+def client_error(code: str, operation: str, **error: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": "no", **error}}, operation)
+
+
+ARTIFACT = Where("artifacts", "staging/r1.zip")
+
+
+@pytest.mark.parametrize(
+    ("error", "where", "line"),
+    [
+        (NoCredentialsError(), ARTIFACT, "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID)"),
+        (ProfileNotFound(profile="nope"), None, "AWS profile 'nope' not found (check --profile"),
+        (
+            client_error("404", "HeadBucket"),
+            Where("nosuch"),
+            "bucket 'nosuch' does not exist (check --bucket)",
+        ),
+        (
+            client_error("NoSuchBucket", "GetObject", BucketName="site"),
+            Where("site", "staticfiles.json", flag="--live-bucket"),
+            "reading s3://site/staticfiles.json failed: live bucket 'site' does not exist "
+            "(check --live-bucket)",
+        ),
+        (
+            client_error("AccessDenied", "PutObject"),
+            ARTIFACT,
+            "access to s3://artifacts/staging/r1.zip denied (PutObject): grant this",
+        ),
+        (
+            client_error("SlowDown", "PutObject"),
+            ARTIFACT,
+            "reading s3://artifacts/staging/r1.zip failed: An error occurred (SlowDown)",
+        ),
+        (
+            EndpointConnectionError(endpoint_url="http://s3"),
+            ARTIFACT,
+            'reading s3://artifacts/staging/r1.zip failed: Could not connect to the endpoint URL: "http://s3"',
+        ),
+    ],
+)
+def test_botocore_errors_read_as_one_line_that_says_what_to_check(
+    error: Exception, where: Where | None, line: str
+) -> None:
+    with (
+        pytest.raises(upload.UploadError) as raised,
+        translated(upload.UploadError, "reading", where, "grant this"),
+    ):
+        raise error
+    assert str(raised.value).startswith(line) and "\n" not in str(raised.value)

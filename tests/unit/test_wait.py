@@ -11,6 +11,9 @@ import pytest
 from build_tool.aws.reports import (
     BACKOFF,
     MAX_DELAY,
+    RETRY_GRACE,
+    Polling,
+    ReportObject,
     Waiter,
     WaitError,
     WaitTimeout,
@@ -42,6 +45,9 @@ class FakeTime:
             self.at.remove((when, action))
             action()
 
+    def polling(self, timeout: float = 60.0, retry_grace: float = RETRY_GRACE) -> Polling:
+        return Polling(timeout, retry_grace, sleep=self.sleep, clock=self.clock)
+
 
 def put_report(client: Any, etag: str, outcome: str, **fields: Any) -> None:
     document = {"artifact_etag": etag, "outcome": outcome, "release": "r2", **fields}
@@ -49,9 +55,15 @@ def put_report(client: Any, etag: str, outcome: str, **fields: Any) -> None:
 
 
 def waiting(
-    client: Any, time: FakeTime, etag: str = "new", timeout: float = 60.0, **kw: Any
+    client: Any,
+    time: FakeTime,
+    etag: str = "new",
+    timeout: float = 60.0,
+    retry_grace: float = RETRY_GRACE,
+    **kw: Any,
 ) -> dict[str, Any]:
-    return wait_for_report(client, "artifacts", KEY, etag, timeout, sleep=time.sleep, clock=time.clock, **kw)
+    report = ReportObject(client, "artifacts", KEY)
+    return wait_for_report(report, etag, time.polling(timeout, retry_grace), **kw)
 
 
 def test_the_backoff_is_half_a_second_doubling_to_five() -> None:
@@ -85,7 +97,7 @@ def test_a_report_on_an_earlier_upload_of_the_same_key_is_not_ours(moto_s3: Any)
     assert waiter.after is not None
     time = FakeTime()
     time.at.append((10.0, lambda: put_report(moto_s3, "new", "rejected", reason="stale_artifact")))
-    report = waiter.wait("new", sleep=time.sleep, clock=time.clock)
+    report = waiter.wait("new", time.polling())
     assert report["outcome"] == "rejected" and time.now == 12.5
 
 
@@ -95,7 +107,7 @@ def test_the_same_bytes_staged_again_wait_for_a_new_report(moto_s3: Any) -> None
     waiter.before_staging()
     time = FakeTime()
     time.at.append((7.0, lambda: put_report(moto_s3, "same", "unchanged", seconds=0.2)))
-    assert waiter.wait("same", sleep=time.sleep, clock=time.clock)["outcome"] == "unchanged"
+    assert waiter.wait("same", time.polling())["outcome"] == "unchanged"
 
 
 def test_no_report_in_time_is_a_timeout(moto_s3: Any) -> None:
@@ -145,22 +157,34 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, outcome: str | Exception, *flags: s
     import io
 
     from build_tool import cli
+    from build_tool.build.result import PackageResult
     from build_tool.commands import package as pipeline
     from build_tool.env import Environment
 
-    def package(args: Any, env: Any) -> dict[str, Any]:
+    def package(args: Any, env: Any) -> PackageResult:
         if isinstance(outcome, Exception):
             raise outcome
         assert args.wait and args.timeout == 30.0
-        summary = {"release": "r2", "files": 3, "bytes": 9, "zip_bytes": 5, "seconds": 1.0}
         report = {"outcome": outcome, "release": "r2", "live_release_before": "r1"}
-        return {
-            "uri": "s3://artifacts/staging/r2.zip",
-            **summary,
-            "compressed": 0,
-            "compressed_from_cache": 0,
-            "report": report,
-        }
+        return PackageResult(
+            uri="s3://artifacts/staging/r2.zip",
+            release="r2",
+            created_at="2026-01-01T00:00:00Z",
+            source_commit=None,
+            files=3,
+            bytes=9,
+            zip_bytes=5,
+            sha256="0" * 64,
+            seconds=1.0,
+            compressed=0,
+            compressed_from_cache=0,
+            timings={},
+            base=None,
+            inherited=0,
+            compression_skipped=0,
+            scratch="/tmp",
+            report=report,
+        )
 
     monkeypatch.setattr(pipeline, "package", package)
     env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), environ={})

@@ -185,7 +185,7 @@ def test_help_lists_the_exit_codes_and_the_environment(tmp_path: Path) -> None:
 ExitCodes = list(cli.ExitCode)
 
 
-def test_the_readme_documents_every_exit_code() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_configuration_reference_documents_every_exit_code() -> None:
+    reference = (ROOT / "docs" / "configuration.md").read_text()
     for code in cli.ExitCode:
-        assert f"| {code.value} |" in readme
+        assert f"| {code.value} |" in reference

@@ -81,7 +81,7 @@ def test_one_changed_file_lists_exactly_what_the_deploy_then_uploads_by_kind(
     assert planned(moto_s3, r2, "r2").outcome == "no_change"
 
 
-def test_a_plan_reads_only_the_live_manifest_and_the_live_release_s_history(
+def test_a_plan_reads_only_the_live_manifest_the_live_release_s_history_and_the_next_journal_place(
     moto_s3: Any, tmp_path: Path
 ) -> None:
     deployed(moto_s3, build(collected(V1), tmp_path / "r1.zip", "r1").path)
@@ -90,7 +90,13 @@ def test_a_plan_reads_only_the_live_manifest_and_the_live_release_s_history(
         "provide-client-params.s3", lambda params, model, **_: calls.append((model.name, params["Key"]))
     )
     planned(moto_s3, build(collected(V2), tmp_path / "r2.zip", "r2").path, "r2")
-    assert calls == [("GetObject", "staticfiles.json"), ("GetObject", ".releases/r1/history.jsonl")]
+    # The journal place after the live one is read beside the history (in either order): a claim there
+    # is a deploy that died, whose unhashed names the plan must rewrite.
+    assert calls[0] == ("GetObject", "staticfiles.json")
+    assert sorted(calls[1:]) == [
+        ("GetObject", ".releases/journal/00000002.json"),
+        ("GetObject", ".releases/r1/history.jsonl"),
+    ]
 
 
 def hashed_name_lies(tmp_path: Path) -> tuple[Path, str]:

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration sam docs compat bench bench-quick clean
+.PHONY: demo test lint unit integration sam docs mutants compat bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ sam: $(VENV)/.installed
 # The documentation site (mkdocs.yml, docs/) built with --strict, MkDocs in its own venv (.venv-docs).
 docs:
 	bash devtools/docs_check.sh
+
+# Code mutants of the release protocol's checks: each must be caught by the SeaweedFS tests (about a minute).
+mutants: $(VENV)/.installed
+	$(PY) -m devtools.protocol_mutants
 
 # The benchmark (benchmarks/README.md): its own venv, SeaweedFS behind a 20 ms proxy, every peer.
 bench: $(VENV)/.installed

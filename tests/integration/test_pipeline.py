@@ -156,10 +156,10 @@ def test_changing_one_file_uploads_exactly_the_files_whose_bytes_changed(
     assert set(puts) - set(own) == changed and sorted(set(puts) & set(own)) == sorted(own)
     assert any(path.startswith("shop/css/base.") for path in changed)
     assert report["files_uploaded"] == len(changed) < 20
-    # k files in k + 7: the artifact (read whole by the first GET: the event says it is small), the
-    # live manifest and record, the journal place after the live one; the history record, the journal
-    # entry and the cutover.
-    assert report["s3_requests"] == len(changed) + 7
+    # k files in k + 8: the artifact (read whole by the first GET: the event says it is small), the
+    # live manifest and record, the journal place after the live one, the release's own record (none
+    # yet); the history record, the journal entry and the cutover.
+    assert report["s3_requests"] == len(changed) + 8
     assert live_bytes(s3, "staticfiles.json") == archive.read("staticfiles.json")
 
 

@@ -97,13 +97,13 @@ def test_a_large_artifacts_live_state_is_read_after_its_first_read_not_beside_it
     assert threads["/staticfiles.json"] == threads[f"/{key}"] == threading.current_thread().name
 
 
-def test_the_history_is_written_beside_the_content_addressed_uploads(
+def test_the_history_is_written_beside_the_journal_claim(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
     meeting = Rendezvous(
         moto_s3,
-        waits=lambda op, path: op == "PutObject" and path.startswith("/css/f003.") and path.count(".") == 2,
+        waits=lambda op, path: op == "PutObject" and path.startswith("/.releases/journal/"),
         sign=lambda op, path: op == "PutObject" and path.startswith("/.releases/r2/"),
     )
     report, _ = deploy(moto_s3, make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z"))
@@ -111,7 +111,7 @@ def test_the_history_is_written_beside_the_content_addressed_uploads(
     assert meeting.seen == [True]
 
 
-def test_the_journal_claim_is_sent_only_once_every_content_addressed_name_and_the_history_are_written(
+def test_the_journal_claim_is_sent_only_once_every_content_addressed_name_is_written(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     # A claim beside them would outlive an artifact those writes reject (issue 16: 16 such claims
@@ -134,16 +134,16 @@ def test_the_journal_claim_is_sent_only_once_every_content_addressed_name_and_th
     assert report.outcome == "deployed"
     claim = events.index(next(e for e in events if e[0] == "sent" and e[1].startswith("/.releases/journal/")))
     must_precede = [e for e in events if e[0] == "answered" and _before_claim(e[1])]
-    assert len(must_precede) == 2  # the new hashed copy and the history
+    assert len(must_precede) == 1  # the new hashed copy
     assert all(events.index(e) < claim for e in must_precede)
     assert events.index(("sent", "/css/f003.css")) > claim  # the unhashed name only once claimed
 
 
 def _before_claim(path: str) -> bool:
-    return path.startswith("/.releases/r2/") or (path.startswith("/css/f003.") and path.count(".") >= 2)
+    return path.startswith("/css/f003.") and path.count(".") >= 2
 
 
-def test_the_claims_after_the_live_place_are_read_beside_the_live_record(
+def test_the_claims_after_the_live_place_and_the_release_s_own_record_are_read_beside_the_live_record(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
@@ -152,12 +152,17 @@ def test_the_claims_after_the_live_place_are_read_beside_the_live_record(
         waits=lambda op, path: op == "GetObject" and path.startswith("/.releases/r1/"),
         sign=lambda op, path: op == "GetObject" and path.startswith("/.releases/journal/"),
     )
+    own = Rendezvous(
+        moto_s3,
+        waits=lambda op, path: op == "GetObject" and path.startswith("/.releases/r1/"),
+        sign=lambda op, path: op == "GetObject" and path.startswith("/.releases/r2/"),
+    )
     report, _ = deploy(moto_s3, make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z"))
     assert report.outcome == "deployed"
-    assert meeting.seen == [True]
+    assert meeting.seen == own.seen == [True]
 
 
-def test_a_small_artifact_is_read_whole_by_the_first_get_so_a_change_of_k_files_costs_k_plus_7(
+def test_a_small_artifact_is_read_whole_by_the_first_get_so_a_change_of_k_files_costs_k_plus_8(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     deploy(moto_s3, make_artifact(FILES, release="r1", created_at="2026-01-01T00:00:00Z"))
@@ -165,23 +170,23 @@ def test_a_small_artifact_is_read_whole_by_the_first_get_so_a_change_of_k_files_
     report, operations = deploy(moto_s3, packed)
     assert report.outcome == "deployed" and report.files_uploaded == 2
     # The artifact (whole), the live manifest, the live record, the journal place after the live
-    # one (free); two files, history, journal claim, cutover.
-    assert operations == {"GetObject": 4, "PutObject": 5}
-    assert report.s3_requests == report.files_uploaded + 7
+    # one (free), the release's own record (none yet); two files, history, journal claim, cutover.
+    assert operations == {"GetObject": 5, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 8
 
 
 def test_an_artifact_the_first_read_does_not_hold_reads_its_members_by_range(
     moto_s3: Any, make_artifact: Callable[..., Packed]
 ) -> None:
     # Without the event's size the first read is the 1 MiB tail: a larger artifact's members are
-    # then one more ranged GET (k + 8).
+    # then one more ranged GET (k + 9).
     noise = {f"img/n{i:03}.png": bytes([i % 251]) * 40_000 + i.to_bytes(4, "big") for i in range(40)}
     deploy(moto_s3, make_artifact({**FILES, **noise}, release="r1", created_at="2026-01-01T00:00:00Z"))
     packed = make_artifact({**changed("r2"), **noise}, release="r2", created_at="2026-01-02T00:00:00Z")
     assert packed.size > TAIL_BYTES
     report, operations = deploy(moto_s3, packed, size=False)
     assert report.outcome == "deployed" and report.files_uploaded == 2
-    assert operations == {"GetObject": 5, "PutObject": 5}
+    assert operations == {"GetObject": 6, "PutObject": 5}
 
 
 def test_the_first_read_takes_a_small_artifact_whole_and_a_large_ones_tail() -> None:

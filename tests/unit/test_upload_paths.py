@@ -47,9 +47,10 @@ def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
     assert report.outcome == "deployed"
     assert report.files_uploaded == 2  # the unhashed name and the new hashed one
     # The artifact (read whole: it is small), the live manifest, the live record, the journal place
-    # after the live one (free); two files, the history, the journal entry and the cutover.
-    assert operations == {"GetObject": 4, "PutObject": 5}
-    assert report.s3_requests == report.files_uploaded + 7
+    # after the live one (free), the release's own record (none); two files, the history, the journal
+    # entry and the cutover.
+    assert operations == {"GetObject": 5, "PutObject": 5}
+    assert report.s3_requests == report.files_uploaded + 8
 
 
 @pytest.mark.parametrize(
@@ -89,10 +90,11 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
     assert 0 < peak <= 4096
     assert live_files(moto_s3, list(FILES)) == FILES
     # Each unhashed file is read once per pass, each hashed one once; the artifact (120 KB) was read
-    # whole by the first GET, so the passes cost no request: the artifact and the (missing) manifest.
+    # whole by the first GET, so the passes cost no request: the artifact, the (missing) manifest and
+    # the release's (missing) record.
     assert {reads[path] for path in FILES} == {passes}
     assert set(reads.values()) == {1, passes}
-    assert operations["GetObject"] == 2
+    assert operations["GetObject"] == 3
 
 
 def test_streamed_spans_are_cut_into_contiguous_pieces_at_member_boundaries(

@@ -5,19 +5,19 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
 from ..artifact.archive import Artifact
 from ..bucket import LiveBucket, Run
 from ..config import Settings
-from ..errors import ArtifactRejected, LiveChanged, OutOfTime
+from ..errors import LiveChanged, OutOfTime
 from ..live.journal import ClaimTaken, claim_entry, claims_above
-from ..live.state import HISTORY_NAME, cut_over, read_live, write_history
+from ..live.state import cut_over, read_live, write_history
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.headers import HeaderPolicy
-from ..model.order import META_PLANNED, planned_against, superseded
+from ..model.order import META_PLANNED, planned_against
 from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..report import SyncReport
@@ -38,12 +38,19 @@ class Executor:
     visitors or undone by the next deploy (the claim names what this one overwrote)."""
 
     def __init__(
-        self, bucket: LiveBucket, artifact: Artifact, view: ReleaseView, run: Run, notifier: Notifier = SILENT
+        self,
+        bucket: LiveBucket,
+        artifact: Artifact,
+        view: ReleaseView,
+        run: Run,
+        notifier: Notifier = SILENT,
+        history_kept: bool = False,
     ) -> None:
         self.client, self.settings, self.artifact, self.view = bucket.client, bucket.settings, artifact, view
         self.report, self.remaining_seconds, self.notifier = run.report, run.remaining_seconds, notifier
         self.policy = HeaderPolicy(self.settings, frozenset(view.record.files), view.hashed)
         self.uploaded = _counter(self.report, self.settings)
+        self.history_kept = history_kept  # an earlier attempt's record, judged to be this build's
 
     def run(self, plan: Plan, live: LiveState, intent: Intent) -> None:
         """A plan up to PREVERIFY_BYTES is read in one pass of coalesced ranges, so a file and its
@@ -65,28 +72,32 @@ class Executor:
             self.notifier.release_live(self.settings, self.report, plan, live, changes)
 
     def upload_immutable(self, plan: Plan, live: LiveState, intent: Intent) -> tuple[dict[str, bytes], Plan]:
-        """Upload the content-addressed names and keep the history, then claim the journal place; the
-        mutable files read on the way (checked) when they fit in memory, and the claimed plan.
+        """Upload the content-addressed names, then claim the journal place with the history record
+        beside it; the mutable files read on the way (checked) when they fit in memory, and the
+        claimed plan.
 
         The claim comes only once nothing can reject the artifact any more: every file read and
-        checked, every content-addressed name written (a live name with other bytes rejects it), the
-        history kept (a reused release id, or a release older than the live one, rejects it). A
-        rejected artifact leaves no claim, and takes back the history record it wrote."""
+        checked, the kept record judged (run.judge_history), every content-addressed name written (a
+        name the bucket holds with other bytes rejects it). A rejected artifact leaves no claim and
+        no record."""
         if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
             files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as side:
-                history = side.submit(self.keep_history, live, intent)
-                try:
-                    self.put(files, plan.immutable, only_new=True)
-                except ArtifactRejected:
-                    self.forget_history(history)
-                    raise
-                history.result()
-            return files, self.claim(plan, live, intent)
+            self.put(files, plan.immutable, only_new=True)
+            return files, self.claim_with_history(plan, live, intent)
         fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
         files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
-        self.keep_history(live, intent)
-        return (files if fits else {}), self.claim(plan, live, intent)
+        return (files if fits else {}), self.claim_with_history(plan, live, intent)
+
+    def claim_with_history(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
+        """The history record and the journal claim, beside each other: both before any unhashed name."""
+        self.check_time("claiming the release's place")
+        if self.history_kept:
+            return self.claim(plan, live, intent)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as side:
+            history = side.submit(self.keep_history, live)
+            claimed = self.claim(plan, live, intent)
+            history.result()
+        return claimed
 
     def sizes(self) -> dict[str, int]:
         # A delta's inherited files have no member to size: their families are inherited whole, so
@@ -130,13 +141,12 @@ class Executor:
             only_new=only is not None,
         )
 
-    def keep_history(self, live: LiveState, intent: Intent) -> bool:
-        """Write the release's history record, noting the live state planned against; True when this
-        deploy wrote it. A record kept from an attempt that planned against another live state is a
-        release older than the live one (order.superseded)."""
-        self.check_time("writing the release record")
-        record, now = self.view.record, planned_against(live.position, live.etag)
-        kept = write_history(
+    def keep_history(self, live: LiveState) -> None:
+        """Write the release's history record, noting the live state it planned against (what
+        order.superseded judges a later attempt by)."""
+        now = planned_against(live.position, live.etag)
+        record = self.view.record
+        write_history(
             self.client,
             self.settings,
             record.release,
@@ -144,20 +154,6 @@ class Executor:
             self.view.manifest_bytes,
             {META_PLANNED: now},
         )
-        if kept is not None and intent.kind == "deploy" and superseded(kept.metadata.get(META_PLANNED), now):
-            raise ArtifactRejected(
-                "superseded",
-                f"release {record.release} was recorded before {live.release or 'the live release'} went "
-                "live: it was live since, or a later deploy stepped over its claim, so it is older; going "
-                f"back to it takes a rollback request: build_tool rollback {record.release}",
-            )
-        return kept is None
-
-    def forget_history(self, history: Future[bool]) -> None:
-        """Delete the history record this deploy wrote, as it was rejected (a dead deploy's stays)."""
-        if history.exception() is None and history.result():
-            key = self.settings.history_key(self.view.release, HISTORY_NAME)
-            self.client.delete_object(Bucket=self.settings.live_bucket, Key=key)
 
     def claim(self, plan: Plan, live: LiveState, intent: Intent) -> Plan:
         """Own the next free place in the journal. The plan already stepped over every claim the live

@@ -14,10 +14,11 @@ from ..artifact.ranged import S3Range, SparseFile
 from ..bucket import LiveBucket, Run, Staged, error_code
 from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
-from ..live.state import Known, read_live, write_history
+from ..live.objects import Found
+from ..live.state import Known, check_kept, kept_history, read_live, write_history
 from ..live.walk import find_live_place
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
-from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against
+from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against, superseded
 from ..model.plan import Intent, LiveState, check_base, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..notify.report_object import normal_etag
@@ -154,7 +155,11 @@ def _deploy(
     view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
     report.release, report.files_total = view.release, view.record.file_count
     report.commit = view.record.source_commit
-    live = live_state(Known(expected, view))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as beside:
+        # Whether the release has a record already (a retry, a replay) is read beside the live state.
+        kept_future = beside.submit(kept_history, client, settings, view.release)
+        live = live_state(Known(expected, view))
+        kept = kept_future.result()
     report.live_release_before = report.live_release_after = live.release
     intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
     if request is not None:
@@ -164,15 +169,34 @@ def _deploy(
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
     report.files_unchanged = len(plan.unchanged)
+    judge_history(kept, artifact, view, live, intent if plan.cutover else None)
     if plan.cutover is None:
         report.outcome = "unchanged"
-        if view.release != live.release:
+        if view.release != live.release and kept is None:
             # The live bytes under another id (a commit that changed no static file): its record is
             # kept, so an app pinned to this id starts (PinnedManifestStaticFilesStorage).
             now = {META_PLANNED: planned_against(live.position, live.etag)}
             write_history(client, settings, view.release, artifact.release_bytes, view.manifest_bytes, now)
         return
-    Executor(bucket, artifact, view, run, notifier).run(plan, live, intent)
+    Executor(bucket, artifact, view, run, notifier, history_kept=kept is not None).run(plan, live, intent)
+
+
+def judge_history(
+    kept: Found | None, artifact: Artifact, view: ReleaseView, live: LiveState, intent: Intent | None
+) -> None:
+    """Refuse, before anything is written, a release whose record is kept with other bytes (a
+    reused id), or, for a forward deploy (`intent`), one kept from an attempt that planned against
+    another live state: it was live since or a later cutover stepped over it (order.superseded)."""
+    check_kept(kept, view.release, artifact.release_bytes, view.manifest_bytes)
+    if kept is None or intent is None or intent.kind != "deploy":
+        return
+    if superseded(kept.metadata.get(META_PLANNED), planned_against(live.position, live.etag)):
+        raise ArtifactRejected(
+            "superseded",
+            f"release {view.release} was recorded before {live.release or 'the live release'} went "
+            "live: it was live since, or a later deploy stepped over its claim, so it is older; going "
+            f"back to it takes a rollback request: build_tool rollback {view.release}",
+        )
 
 
 def start_rollback(

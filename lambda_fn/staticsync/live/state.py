@@ -96,14 +96,28 @@ def write_history(
         if error_code(error) not in CONDITION_FAILED:
             raise
         existing = get_object(client, settings.live_bucket, key)
-        if existing is None or not same_history(existing[0], history_body(release_bytes, manifest_bytes)):
+        if existing is None:
             raise ArtifactRejected(
-                "release_id_reused",
-                f"release {release} was already deployed with different contents",
-                RELEASE_NAME,
+                "release_id_reused", f"release {release}'s record changed while it was written", RELEASE_NAME
             ) from None
+        check_kept(existing, release, release_bytes, manifest_bytes)
         return existing
     return None
+
+
+def kept_history(client: Any, settings: Settings, release: str) -> Found | None:
+    """The release's history record if one is kept already (a retry, a replay, a rebuild), else None."""
+    return get_object(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME))
+
+
+def check_kept(kept: Found | None, release: str, release_bytes: bytes, manifest_bytes: bytes) -> None:
+    """A kept record of `release` must be this very build's: a release id is never reused."""
+    if kept is not None and not same_history(kept.body, history_body(release_bytes, manifest_bytes)):
+        raise ArtifactRejected(
+            "release_id_reused",
+            f"release {release} was already deployed with different contents",
+            RELEASE_NAME,
+        )
 
 
 def same_history(kept: bytes, body: bytes) -> bool:

@@ -15,7 +15,10 @@ MUTANTS = {
     "claim beside the content-addressed PUTs": (
         "lambda_fn/staticsync/deploy/execute.py",
         "            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)\n",
-        "            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)\n            self.claim(plan, live, intent)\n",
+        (
+            "            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)\n"
+            "            self.claim(plan, live, intent)\n"
+        ),
         "test_rejected_artifacts_leave_no_claim",
     ),
     "no superseded check": (
@@ -38,8 +41,10 @@ MUTANTS = {
     ),
     "unrun request reported as success": (
         "lambda_fn/staticsync/deploy/run.py",
-        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n        raise",
-        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n        report.outcome = 'unchanged'\n        return False\n        raise",
+        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n"
+        "        raise",
+        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n"
+        "        report.outcome = 'unchanged'\n        return False\n        raise",
         "test_a_rollback_request_that_never_ran",
     ),
     "requests read unbounded": (

@@ -10,14 +10,26 @@ the app was built with instead:
   wrote next to the app's code, shipped in the app's image; no network, no credentials;
 - else `release` and `live_bucket` (and `live_prefix`, `history_prefix` as the Lambda has them): line 2
   of `<live_prefix><history_prefix><release>/history.jsonl` in the live bucket (needs s3:GetObject on
-  it). The Lambda writes that object before the cutover, so the release's files are all there by then.
+  `<live_prefix><history_prefix>*`). The Lambda writes that object before the cutover, so the
+  release's files are all there by then.
 
-Options come from the STORAGES entry's OPTIONS, else from settings.STATIC_DEPLOY. Nothing is ever
-deleted from the live bucket, so an old release's names keep working after newer deploys.
+Either way line 1 (the release record) and line 2 (the manifest) must be one release's: the record's
+`manifest_sha256` is the SHA-256 of line 2, so a file merged from two releases is refused.
+
+The live bucket does not keep every release: retention prunes releases older than the retained ones
+(docs/operations.md), unless a pin request keeps the release for the app. Before it deletes any file of
+a release, the prune pass writes the release's tombstone, `<history_prefix><release>/pruned.json`.
+With `live_bucket` set (also beside `pin_file`), the storage reads it at start (one more GET) and
+refuses to start on a pruned release rather than render names that 404. A `pin_file` alone cannot
+know: an image shipped with one must be pinned (a pin request that outlives the image's use) or run
+only while its release is retained.
+
+Options come from the STORAGES entry's OPTIONS, else from settings.STATIC_DEPLOY.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,8 +38,15 @@ from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 from django.core.exceptions import ImproperlyConfigured
 
 from static_deploy.config import static_deploy
+from staticsync.errors import ArtifactRejected
+from staticsync.model.contract import ReleaseRecord, parse_release
+from staticsync.model.pins import TOMBSTONE_NAME
 
 HISTORY_NAME = "history.jsonl"  # staticsync.live.state.HISTORY_NAME: line 1 the record, line 2 the manifest
+# Without s3:ListBucket, S3 answers a GET of a missing key with 403, not 404. The storage may GET
+# everything under the history prefix (it has just read the release's history there), so a 403 on
+# the tombstone beside it means there is none.
+ABSENT = frozenset({"NoSuchKey", "404", "AccessDenied", "403"})
 
 
 class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
@@ -44,28 +63,30 @@ class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
             pin[key] = kwargs.pop(key, None) or config.get(key)
         self.pin = pin
         self.release: str | None = None
+        self._s3: Any = None
         super().__init__(*args, **kwargs)
 
     def read_manifest(self) -> str:
-        record, manifest = _two_lines(self._history(), self._source())
-        release = json.loads(record).get("release")
-        if self.pin["release"] and release != self.pin["release"]:
+        record, manifest = whole_history(self._history(), self._source())
+        if self.pin["release"] and record.release != self.pin["release"]:
             raise ImproperlyConfigured(
-                f"{self._source()} is release {release!r}, but STATIC_DEPLOY['release'] says "
+                f"{self._source()} is release {record.release!r}, but STATIC_DEPLOY['release'] says "
                 f"{self.pin['release']!r}: rebuild the pin file with this commit's `build_tool package`"
             )
-        self.release = release
+        if self.pin["live_bucket"]:
+            self._refuse_if_pruned(record.release)
+        self.release = record.release
         return manifest
 
     def _source(self) -> str:
         if self.pin["pin_file"]:
             return str(self.pin["pin_file"])
-        return f"s3://{self.pin['live_bucket']}/{self._history_key()}"
+        return f"s3://{self.pin['live_bucket']}/{self._history_key(self.pin['release'], HISTORY_NAME)}"
 
-    def _history_key(self) -> str:
+    def _history_key(self, release: str, name: str) -> str:
         prefix = self.pin["live_prefix"] or ""
         history = self.pin["history_prefix"] or ".releases/"
-        return f"{prefix}{history}{self.pin['release']}/{HISTORY_NAME}"
+        return f"{prefix}{history}{release}/{name}"
 
     def _history(self) -> bytes:
         if self.pin["pin_file"]:
@@ -81,27 +102,56 @@ class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
                 "PinnedManifestStaticFilesStorage needs STATIC_DEPLOY['pin_file'], or "
                 "STATIC_DEPLOY['release'] and STATIC_DEPLOY['live_bucket']"
             )
-        return _get(self.pin["live_bucket"], self._history_key())
+        history = self._get(self._history_key(self.pin["release"], HISTORY_NAME))
+        if history is None:
+            raise ImproperlyConfigured(
+                f"{self._source()} does not exist: this release's static files are not deployed yet "
+                "(deploy them before the app, or ship a pin file)"
+            )
+        return history
+
+    def _refuse_if_pruned(self, release: str) -> None:
+        """ImproperlyConfigured when retention marked `release` pruned: its files may already be gone."""
+        key = self._history_key(release, TOMBSTONE_NAME)
+        tombstone = self._get(key, absent=ABSENT)
+        if tombstone is None:
+            return
+        when = json.loads(tombstone).get("pruned_at", "?") if tombstone.startswith(b"{") else "?"
+        raise ImproperlyConfigured(
+            f"release {release} was pruned by retention at {when} (s3://{self.pin['live_bucket']}/{key}): "
+            "its static files are no longer kept, so this app would render names that 404. Deploy the app "
+            "at a retained release (`build_tool status` lists them), and pin the releases apps may roll "
+            "back to"
+        )
+
+    def _get(self, key: str, absent: frozenset[str] = frozenset({"NoSuchKey", "404"})) -> bytes | None:
+        """The live bucket's object at `key`, or None when S3 says (with one of `absent`'s codes) there
+        is none. One client for both reads (history and tombstone), made when first needed."""
+        import boto3
+        from botocore.exceptions import ClientError
+
+        self._s3 = self._s3 or boto3.client("s3")
+        try:
+            return bytes(self._s3.get_object(Bucket=self.pin["live_bucket"], Key=key)["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in absent:
+                return None
+            raise
 
 
-def _two_lines(history: bytes, source: str) -> tuple[str, str]:
-    lines = history.decode("utf-8").split("\n")
+def whole_history(history: bytes, source: str) -> tuple[ReleaseRecord, str]:
+    """The record (line 1) and manifest (line 2) of one release: the record's `manifest_sha256` is
+    line 2's SHA-256, so lines of two releases put together are refused."""
+    lines = history.split(b"\n")
     if len(lines) < 2 or not lines[1].strip():
         raise ImproperlyConfigured(f"{source} is not a release history (line 1 record, line 2 manifest)")
-    return lines[0], lines[1]
-
-
-def _get(bucket: str, key: str) -> bytes:
-    import boto3
-    from botocore.exceptions import ClientError
-
     try:
-        return bytes(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404"):
-            raise ImproperlyConfigured(
-                f"s3://{bucket}/{key} does not exist: this release's static files are not deployed yet "
-                "(deploy them before the app, or ship a pin file)"
-            ) from None
-        raise
+        record = parse_release(lines[0])
+    except ArtifactRejected as error:
+        raise ImproperlyConfigured(f"{source}: line 1 is not a release record ({error})") from None
+    if hashlib.sha256(lines[1]).hexdigest() != record.manifest_sha256:
+        raise ImproperlyConfigured(
+            f"{source}: line 2 is not the manifest release {record.release} was built with (its SHA-256 is "
+            "not the record's manifest_sha256): rebuild the pin file with `build_tool package --pin-file`"
+        )
+    return record, lines[1].decode("utf-8")

@@ -20,13 +20,8 @@ from staticsync.dispatch import handle_event
 from staticsync.live.state import read_record
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.events import PRUNE_REQUEST, record_kind
-from staticsync.operations.prune import (
-    RETIRED_TAG,
-    handle_prune_request,
-    parse_request,
-    prune_live,
-    request_object_key,
-)
+from staticsync.model.pins import parse_prune_request
+from staticsync.operations.prune import RETIRED_TAG, handle_prune_request, prune_live, request_object_key
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 from tests.deploys import deploy_key
@@ -61,6 +56,11 @@ def live_keys(client: Any) -> set[str]:
     return {item["Key"] for page in pages for item in page.get("Contents", [])}
 
 
+def files(client: Any) -> set[str]:
+    """The live keys of release files (not the deployer's own)."""
+    return {key for key in live_keys(client) if key != MANIFEST_NAME and not key.startswith(".releases/")}
+
+
 def unreferenced(client: Any) -> list[str]:
     """What no retained release (v3..v7) has, nor the deployer keeps: the keys prune must delete."""
     needed = {path for release in RETAINED for path in read_record(client, SETTINGS, release).files}
@@ -84,7 +84,7 @@ def test_past_the_grace_period_exactly_what_only_the_two_oldest_releases_had_is_
     client: Any, packed: dict[int, Any]
 ) -> None:
     assert check_live(client, SETTINGS, everything=True) == []
-    expected, before = unreferenced(client), live_keys(client)
+    expected, before, files_before = unreferenced(client), live_keys(client), files(client)
     newer = {path for n in range(3, 8) for path in packed[n].record.files}
     oldest = {path for n in (1, 2) for path in packed[n].record.files}
     assert expected == sorted(oldest - newer) and len(expected) == 16  # v1's and v2's hashed names
@@ -97,8 +97,11 @@ def test_past_the_grace_period_exactly_what_only_the_two_oldest_releases_had_is_
 
     pruned = prune_live(client, SETTINGS, now=later())
     assert pruned.keys == expected and pruned.errors == [] and not pruned.capped
-    assert pruned.retained == list(reversed(RETAINED))
-    assert live_keys(client) == before - set(expected)
+    assert pruned.retained == list(reversed(RETAINED)) and pruned.marked == ["v1", "v2"]
+    assert live_keys(client) == before - set(expected) | {
+        ".releases/v1/pruned.json",
+        ".releases/v2/pruned.json",
+    }
     assert pruned.requests_by_operation["DeleteObjects"] == 1
     assert check_live(client, SETTINGS, everything=True) == []
     for release in RETAINED:
@@ -106,7 +109,7 @@ def test_past_the_grace_period_exactly_what_only_the_two_oldest_releases_had_is_
     assert {n for n in VERSIONS if tags(client, f"staging/v{n}.zip").get(RETIRED_TAG) == "true"} == {1, 2}
 
     again = prune_live(client, SETTINGS, now=later())
-    assert again.deleted == 0 and live_keys(client) == before - set(expected)
+    assert again.deleted == 0 and again.marked == [] and files(client) == files_before - set(expected)
 
 
 def test_the_cap_stops_a_run_and_the_next_run_goes_on(client: Any) -> None:
@@ -186,5 +189,5 @@ def test_build_tool_prune_previews_without_deleting_and_otherwise_stages_a_reque
     [uri] = out.split()
     key = uri.removeprefix("s3://artifacts/")
     assert code == 0 and key.startswith("staging/prune-") and record_kind(key) == PRUNE_REQUEST
-    assert parse_request(client.get_object(Bucket="artifacts", Key=key)["Body"].read()) is False
+    assert parse_prune_request(client.get_object(Bucket="artifacts", Key=key)["Body"].read()) is False
     assert live_keys(client) == before

@@ -158,3 +158,26 @@ def test_the_pinned_storage_reads_its_release_history_from_the_live_bucket(
     assert pinned_site(config, "touchy/css/app.css") == [f"https://cdn.example.com/static/{hashed}"]
     missing = pinned_site({**config, "release": "r9"}, "touchy/css/app.css")
     assert "ImproperlyConfigured" in missing[0] and "not deployed yet" in missing[0]
+
+
+def test_a_pin_file_whose_manifest_line_is_another_releases_is_refused(pin_file: Path) -> None:
+    record, manifest, _ = pin_file.read_bytes().split(b"\n")
+    other = json.loads(manifest)
+    other["paths"]["touchy/css/app.css"] = "touchy/css/app.0123456789ab.css"  # another build's name
+    pin_file.write_bytes(b"\n".join([record, json.dumps(other).encode(), b""]))
+    urls = pinned_site({"pin_file": str(pin_file)}, "touchy/css/app.css")
+    assert urls[0].startswith("ImproperlyConfigured") and "line 2 is not the manifest release r1" in urls[0]
+
+
+def test_the_pinned_storage_refuses_to_start_on_a_release_retention_pruned(
+    pin_file: Path, moto_s3: Any
+) -> None:
+    moto_s3.put_object(Bucket="live", Key="static/.releases/r1/history.jsonl", Body=pin_file.read_bytes())
+    config = {"release": "r1", "live_bucket": "live", "live_prefix": "static/"}
+    assert pinned_site(config, "touchy/css/app.css")[0].startswith("https://cdn.example.com/static/touchy/")
+    tombstone = {"format": 1, "live": "r7", "pruned_at": "2026-03-01T00:00:00Z", "release": "r1"}
+    moto_s3.put_object(Bucket="live", Key="static/.releases/r1/pruned.json", Body=json.dumps(tombstone))
+    for pinned in (config, {"pin_file": str(pin_file), "live_bucket": "live", "live_prefix": "static/"}):
+        [refused] = pinned_site(pinned, "touchy/css/app.css")
+        assert refused.startswith("ImproperlyConfigured: release r1 was pruned by retention at 2026-03-01")
+        assert "s3://live/static/.releases/r1/pruned.json" in refused

@@ -24,8 +24,9 @@ from ..model.order import JournalEntry
 from ..model.pins import TOMBSTONE_NAME, Pin, Tombstone
 from ..model.plan import LiveState
 from ..model.retention import Link, Policy, Stored, needs_more
-from .journal import ClaimTaken, entry_key, write_once
-from .state import HISTORY_NAME, get_object, read_record
+from .journal import entry_key
+from .objects import ClaimTaken, get_object, write_once
+from .state import HISTORY_NAME, read_record
 from .walk import head_of
 
 # The lifecycle rule of the artifacts bucket expires staged objects with this tag (template.yaml).

@@ -1,9 +1,10 @@
-"""Pins and tombstones: what retention promises a running app, and the mark it leaves when it stops (pure).
+"""Pins and tombstones: what retention promises a running app, and the mark it leaves when it stops;
+and the requests CI stages for retention (pin, prune). Pure.
 
 A **pin** says that an app runs release R until `expires`: retention keeps every file of R until then,
 whatever else it prunes. An app deploy asks for one by staging `<staging prefix>pin-<id>.json`
-(`PinRequest`; CI can write only the staging prefix); the function checks that R is kept and
-not pruned, and writes the pin once (`IfNoneMatch`) under the history prefix, where only it writes:
+(`PinRequest`; CI can write only the staging prefix); the function checks that R has a record and
+is not pruned, and writes the pin once (`IfNoneMatch`) under the history prefix, where only it writes:
 `<live prefix><history prefix>pins/<app>/<release>/<expires>.json`. Each request adds a pin (an
 earlier one still covers the app instances it covered), so a pin is never overwritten, and its key
 alone says what it pins until when: retention reads the pins from the LIST it makes anyway.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -70,7 +71,7 @@ class Pin:
         return cls(app, release, datetime.strptime(stamp, KEY_STAMP).replace(tzinfo=UTC))
 
 
-def pinned(pins: list[Pin], now: datetime) -> frozenset[str]:
+def pinned(pins: Iterable[Pin], now: datetime) -> frozenset[str]:
     """The releases an unexpired pin names at `now` (S3's clock)."""
     return frozenset(pin.release for pin in pins if pin.expires > now)
 
@@ -82,7 +83,7 @@ class Kept:
 
     histories: Mapping[str, datetime]
     pruned: frozenset[str]
-    pins: list[Pin]
+    pins: tuple[Pin, ...]
 
     @classmethod
     def of(cls, listed: Iterable[tuple[str, datetime]], history_name: str) -> Kept:
@@ -96,7 +97,16 @@ class Kept:
                 pruned.add(release)
             elif (pin := Pin.from_path(path)) is not None:
                 pins.append(pin)
-        return cls(histories, frozenset(pruned), pins)
+        return cls(histories, frozenset(pruned), tuple(pins))
+
+    def unmarked(self, kept: Collection[str], floor: datetime | None) -> tuple[str, ...]:
+        """Releases with a history record that are not `kept` and not marked pruned yet. One whose
+        record is older than `floor` keeps its files (they are older still), so it is not marked."""
+        return tuple(
+            release
+            for release, at in sorted(self.histories.items())
+            if release not in kept and release not in self.pruned and (floor is None or at >= floor)
+        )
 
 
 @dataclass(frozen=True)
@@ -147,18 +157,14 @@ class Tombstone:
     pruned_at: datetime
     live: str | None
 
-    @property
-    def path(self) -> str:
-        """Where it is kept, relative to the history prefix: beside the release's history object."""
-        return f"{self.release}/{TOMBSTONE_NAME}"
-
     def to_json(self) -> bytes:
         document = {"format": FORMAT, "live": self.live, "release": self.release}
         return dumps({**document, "pruned_at": format_timestamp(self.pruned_at)})
 
 
-def parse_request(data: bytes) -> bool:
-    """Whether the request asks for a dry run; ValueError when it is not a prune request."""
+def parse_prune_request(data: bytes) -> bool:
+    """Whether a prune request ({"format": 1, "request": id, "dry_run": bool}) asks for a dry run;
+    ValueError when it is not one."""
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -1,15 +1,14 @@
 """Retention by releases: which live keys no retained release needs, which releases it stops keeping
 (their tombstones), and which staged objects retire (pure).
 
-A release is retained while it is one of the newest `keep` releases of the order (default 5), or was
-live at any moment of the grace period (default 7 days, so open tabs and cached pages keep working);
-while an unexpired pin names it (an app runs it); while a journal place above the live one claims it
-(a deploy in flight or abandoned: its uploads include names that already existed, whose dates say
-nothing about it); and while its history record is younger than the grace period (a deploy that
-has not cut over yet). A release was live until the cutover of the place after it: the live
-manifest's LastModified for the live place; for an older place, the claim of the place after it
-(which read the live state after that cutover) bounds it from above, so the date is never early.
-Every time is S3's clock (LastModified, the Date of S3's answers), never the function's.
+A release is retained while it is one of the newest `keep` of the order (default 5) or was live at
+any moment of the grace period (default 7 days: open tabs and cached pages keep working); while an
+unexpired pin names it (an app runs it); while a journal place above the live one claims it (a deploy
+in flight or dead: its uploads include names that already existed, whose dates say nothing of it);
+and while its history record is younger than the grace period (a deploy not cut over yet). A release
+was live until the next place's cutover: the live manifest's LastModified for the live place; for an
+older one, the claim of the place after that (made after reading it live) bounds it from above, so
+the date is never early. Every time is S3's clock (LastModified, S3's Date), never the function's.
 """
 
 from __future__ import annotations
@@ -180,15 +179,29 @@ def retained(seen: Seen, where: Where, policy: Policy) -> Retained:
 def decide(seen: Seen, where: Where, policy: Policy = Policy()) -> Decision:
     """The releases to mark pruned, then the live keys to delete: referenced by no retained release,
     stored before `now - grace`, and not the deployer's own."""
-    if not seen.chain:
-        return Decision(refused="no journalled release is live (nothing cut over by staticsync yet)")
     keep = retained(seen, where, policy)
-    missing = [release for release in keep.releases if release not in seen.records]
-    if missing:
-        return Decision(keep.releases, refused=f"no record of retained release(s) {', '.join(missing)}")
-    marks = to_mark(kept_of(seen.listing, where), keep)
+    if refused := refusal(seen, keep):
+        return Decision(keep.releases, refused=refused)
+    marks = kept_of(seen.listing, where).unmarked(keep.releases, keep.floor)
     if len(marks) > policy.max_deletes:  # mark them all before deleting anything
         return Decision(keep.releases, capped=True, floor=keep.floor, tombstones=marks[: policy.max_deletes])
+    doomed, kept = sweep(seen, where, keep, policy)
+    capped = len(doomed) > policy.max_deletes
+    return Decision(
+        keep.releases, doomed[: policy.max_deletes], kept, capped, floor=keep.floor, tombstones=marks
+    )
+
+
+def refusal(seen: Seen, keep: Retained) -> str | None:
+    """Why nothing may be deleted: nothing journalled is live, or a retained release's files are unknown."""
+    if not seen.chain:
+        return "no journalled release is live (nothing cut over by staticsync yet)"
+    missing = [release for release in keep.releases if release not in seen.records]
+    return f"no record of retained release(s) {', '.join(missing)}" if missing else None
+
+
+def sweep(seen: Seen, where: Where, keep: Retained, policy: Policy) -> tuple[tuple[Doomed, ...], int]:
+    """Every listed key no retained release needs, past the grace period: (doomed, how many kept)."""
     needed = {path for release in keep.releases for path in seen.records[release]}
     cutoff, doomed, kept = seen.now - policy.grace, [], 0
     for stored in sorted(seen.listing, key=lambda s: s.key):
@@ -197,21 +210,7 @@ def decide(seen: Seen, where: Where, policy: Policy = Policy()) -> Decision:
             kept += 1
             continue
         doomed.append(Doomed(stored.key, stored.size, stored.modified, why(stored, keep.releases, cutoff)))
-    capped = len(doomed) > policy.max_deletes
-    cut = tuple(doomed[: policy.max_deletes])
-    return Decision(keep.releases, cut, kept, capped, floor=keep.floor, tombstones=marks)
-
-
-def to_mark(kept: Kept, keep: Retained) -> tuple[str, ...]:
-    """Releases with a history record that retention no longer keeps, not marked yet. One whose
-    record is older than the floor keeps its files (they are older too), so it is not marked."""
-    return tuple(
-        release
-        for release, at in sorted(kept.histories.items())
-        if release not in keep.releases
-        and release not in kept.pruned
-        and (keep.floor is None or at >= keep.floor)
-    )
+    return tuple(doomed), kept
 
 
 def kept_of(listing: Iterable[Stored], where: Where) -> Kept:

@@ -1,13 +1,14 @@
 """Retention's I/O: LIST, walk the journal, mark what it stops keeping, delete, retire; and its requests.
 
 Costs per run: one LIST request per 1,000 live keys (its Date is the run's clock; it also shows the
-history records, tombstones and pins), the live manifest and record (two GETs), one GET per journal
-entry walked (about RETAIN_RELEASES plus every cutover of the grace period), one LIST of the journal
-above the live place (and a GET per claim there, usually none), one GET per other retained release's
-record, one PUT per release marked pruned (once in its life), one DeleteObjects request per 1,000
-keys deleted, one LIST per 1,000 staged objects, one PutObjectTagging per staged object retired and
-one GetObjectTagging per rollback walked. Runs inside the sync function only (after a cutover, on a
-request or a schedule), whose ReservedConcurrentExecutions=1 means never beside a deploy or a pin.
+history records, tombstones and pins), the live read (the manifest, the live record and the journal
+place after the live one: a LIST and a GET per claim only when it is taken), one GET per journal
+entry walked (about RETAIN_RELEASES plus every cutover of the grace period), one GET per other
+retained release's record, one PUT per release marked pruned (once in its life), one DeleteObjects
+request per 1,000 keys deleted, one LIST per 1,000 staged objects, one PutObjectTagging per staged
+object retired and one GetObjectTagging per rollback walked. Runs inside the sync function only
+(after a cutover, on a request or a schedule), whose ReservedConcurrentExecutions=1 means never
+beside a deploy or a pin request.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..config import Settings
-from ..errors import ArtifactGone, ObjectTooLarge
+from ..errors import ArtifactGone, LiveStateError, ObjectTooLarge
 from ..live import pins
-from ..live.journal import claims_above
+from ..live.objects import Found, get_object
 from ..live.pins import RETIRED_TAG as RETIRED_TAG  # the template's lifecycle rule reads it
-from ..live.state import HISTORY_NAME, Found, get_object, read_live
+from ..live.state import HISTORY_NAME, read_live
 from ..model import retention
 from ..model.events import PRUNE_PREFIX
-from ..model.pins import MAX_REQUEST_BYTES, BadPinRequest, Pin, PinRequest, Tombstone, parse_request
+from ..model.pins import MAX_REQUEST_BYTES, BadPinRequest, Pin, PinRequest, Tombstone, parse_prune_request
 from ..model.pins import REQUEST_FORMAT as REQUEST_FORMAT  # build_tool prune writes requests
 from ..model.plan import LiveState
 from ..model.retention import Decision, Policy, Retained, Seen, Where, stamp
@@ -127,7 +128,7 @@ def read_request(client: Any, bucket: str, key: str, report: SyncReport) -> Foun
     try:
         found = get_object(client, bucket, key, limit=MAX_REQUEST_BYTES)
     except ObjectTooLarge as error:
-        report.outcome, report.reason, report.detail = "rejected", "request_too_large", str(error)
+        reject(report, "request_too_large", str(error))
         return None
     if found is None:
         raise ArtifactGone(f"s3://{bucket}/{key} no longer exists")
@@ -135,18 +136,25 @@ def read_request(client: Any, bucket: str, key: str, report: SyncReport) -> Foun
     return found
 
 
+def reject(report: SyncReport, reason: str, detail: str) -> None:
+    """A request that cannot run: reported (`rejected`), not raised, so never retried."""
+    report.outcome, report.reason, report.detail = "rejected", reason, detail
+
+
 def handle_prune_request(
     client: Any, settings: Settings, bucket: str, key: str, report: SyncReport
 ) -> PruneReport:
     """Run a staged `prune-<id>.json` request ({"format": 1, "request": id, "dry_run": false})."""
-    report.kind, where = "prune", f"s3://{settings.live_bucket}/{settings.live_prefix}"
+    report.kind = "prune"
     found = read_request(client, bucket, key, report)
     try:
-        dry_run = parse_request(found.body) if found else False
+        dry_run = parse_prune_request(found.body) if found else False
     except ValueError as error:
-        report.outcome, report.reason, report.detail = "rejected", "bad_request", f"{key}: {error}"
+        reject(report, "bad_request", f"{key}: {error}")
     if report.outcome == "rejected":
-        return PruneReport(where, False, refused=report.detail)
+        return PruneReport(
+            f"s3://{settings.live_bucket}/{settings.live_prefix}", False, refused=report.detail
+        )
     pruned = prune_live(client, settings, dry_run=dry_run)
     report.detail = str(pruned)
     return pruned
@@ -160,24 +168,24 @@ def request_object_key(settings: Settings, request: str) -> str:
 def handle_pin_request(
     client: Any, settings: Settings, bucket: str, key: str, report: SyncReport
 ) -> Pin | None:
-    """Run a staged `pin-<id>.json` request: keep a release for an app (model.pins), unless it is gone.
-
-    Runs one invocation at a time with the prune pass, so a release is either pinned before a pass
-    (which then keeps it) or found pruned here (rejected: `not_retained`)."""
+    """Run a staged `pin-<id>.json` request: keep a release for an app (model/pins.py), unless it was
+    pruned. One invocation at a time with the prune pass: a release pinned here is kept by every
+    later pass, and one a pass marked pruned is refused here (`not_retained`)."""
     report.kind = "pin"
     found = read_request(client, bucket, key, report)
-    try:
-        request = PinRequest.parse(found.body) if found else None
-    except BadPinRequest as error:
-        report.outcome, report.reason, report.detail = "rejected", "bad_request", f"{key}: {error}"
+    if found is None:
         return None
-    if request is None or found is None or found.modified is None:
+    try:
+        request = PinRequest.parse(found.body)
+    except BadPinRequest as error:
+        reject(report, "bad_request", f"{key}: {error}")
         return None
     report.release = request.release
-    reason = pins.unpinnable(client, settings, request.release)
-    if reason:
-        report.outcome, report.reason, report.detail = "rejected", "not_retained", reason
+    if reason := pins.unpinnable(client, settings, request.release):
+        reject(report, "not_retained", reason)
         return None
+    if found.modified is None:
+        raise LiveStateError(f"S3 gave no LastModified for s3://{bucket}/{key}: the pin cannot be dated")
     pin = request.pin(found.modified)
     pin_at = f"s3://{settings.live_bucket}/{pins.write_pin(client, settings, pin)}"
     report.detail = f"release {pin.release} pinned for {pin.app} until {stamp(pin.expires)}: {pin_at}"
@@ -237,8 +245,9 @@ class Pass:
         live = read_live(self.client, self.settings)
         self.report.live_release = live.release
         chain = pins.read_chain(self.client, self.settings, live, self.policy, now)
-        above = claims_above(self.client, self.settings, live.position.sequence) if chain else []
-        return Seen(chain, listing, now, frozenset(entry.release for entry in above)), live
+        # The live read found the claims above the live place (deploys in flight or dead before
+        # their cutover): one GET of the next place, and a LIST only when it is taken.
+        return Seen(chain, listing, now, frozenset(entry.release for entry in live.abandoned)), live
 
     def retire(self, seen: Seen, keep: Retained) -> None:
         bucket, prefix = self.settings.artifacts_bucket, self.settings.staging_prefix

@@ -15,12 +15,13 @@ from staticsync.config import Settings
 from staticsync.deploy.run import deploy
 from staticsync.dispatch import handle_event, object_sizes
 from staticsync.meter import RequestMeter, metered_s3_client
-from staticsync.model.events import ARTIFACT, PRUNE_REQUEST, ROLLBACK_REQUEST
+from staticsync.model.events import ARTIFACT, PIN_REQUEST, PRUNE_REQUEST, ROLLBACK_REQUEST
 from staticsync.notify.cutover import Notifier
 from staticsync.notify.keyvaluestore import SiblingStore
 from staticsync.notify.report_object import write_report
 from staticsync.operations.prune import (
     PruneReport,
+    handle_pin_request,
     handle_prune_request,
     is_scheduled,
     prune_after_cutover,
@@ -73,7 +74,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     def prune(bucket: str, key: str, report: SyncReport) -> None:
         pruned(handle_prune_request(s3, settings, bucket, key, report))
 
-    actions = {ARTIFACT: deploy_artifact, ROLLBACK_REQUEST: roll_back, PRUNE_REQUEST: prune}
+    def pin(bucket: str, key: str, report: SyncReport) -> None:
+        handle_pin_request(s3, settings, bucket, key, report)
+
+    actions = {ARTIFACT: deploy_artifact, ROLLBACK_REQUEST: roll_back, PRUNE_REQUEST: prune, PIN_REQUEST: pin}
     result = handle_event(event, settings, actions, logger, metrics, publish=publish)
     # Retention runs once the reports CI waits for are written, and only after a cutover.
     went_live = [SyncReport(**report) for report in result["deploys"] if report["outcome"] == "deployed"]

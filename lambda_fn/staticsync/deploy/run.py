@@ -1,11 +1,12 @@
-"""One deploy: open the artifact, judge it against the live bucket, plan, and run the plan."""
+"""One deploy: open the artifact (or take one opened), judge it against the live bucket, plan, run it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -16,7 +17,7 @@ from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
 from ..live.objects import Found
 from ..live.state import Known, check_kept, kept_history, read_live, write_history
-from ..live.walk import find_live_place
+from ..live.walk import find_live_place, was_pruned
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against, superseded
 from ..model.plan import Intent, LiveState, check_base, make_plan
@@ -38,7 +39,24 @@ LIVE_RELATIVE = frozenset(
 )
 # Verdicts about a rollback request, not about the artifact it names: the artifact is never tagged
 # for them, so one wrong request cannot disable rollbacks to a good release.
-REQUEST_LEVEL = frozenset({"rollback_mismatch", "rollback_conflict", "never_live", "request_not_run"})
+REQUEST_LEVEL = frozenset(
+    {"rollback_mismatch", "rollback_conflict", "never_live", "request_not_run", "not_retained"}
+)
+
+
+class Source(Protocol):
+    """An opened artifact: S3Range (a staged one) or LocalRange (a direct deploy's local file)."""
+
+    size: int
+    etag: str
+    metadata: dict[str, str]
+
+    @property
+    def uri(self) -> str: ...
+
+    def read_range(self, start: int, end: int) -> bytes: ...
+
+    def initial_fragments(self) -> dict[int, bytes]: ...
 
 
 def deploy(
@@ -54,28 +72,58 @@ def deploy(
     rejected artifact is tagged and reported, not raised: retrying it cannot help. The staged
     object's `size` (the S3 event's) sizes the first read so that it holds the artifact's whole tail.
     """
-    report, client = run.report, bucket.client
-    run.meter.reset()
     source: S3Range | None = None
+
+    def tag(error: ArtifactRejected) -> None:
+        if error.code != ALREADY_REJECTED and not (request is not None and error.code in REQUEST_LEVEL):
+            tags = rejection_tags(error, source)
+            bucket.client.put_object_tagging(Bucket=staged.bucket, Key=staged.key, Tagging=tags)
+
+    with reporting(run, tag), ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
+        live = live_reader(bucket, staged.size, background)
+        source = open_artifact(bucket.client, staged)
+        run.report.artifact_etag = run.report.artifact_etag or normal_etag(source.etag)
+        reason = previous_rejection(bucket.client, source)
+        if reason:
+            raise ArtifactRejected(
+                ALREADY_REJECTED, f"this artifact was rejected before ({reason}); stage a corrected one"
+            )
+        _deploy(bucket, source, live, run, request, notifier)
+    return run.report
+
+
+def deploy_source(
+    bucket: LiveBucket,
+    source: Source,
+    run: Run,
+    request: RollbackRequest | None = None,
+    notifier: Notifier = SILENT,
+) -> SyncReport:
+    """Deploy an artifact already opened (a direct deploy's local file) as `deploy` deploys a staged
+    one, but with nothing to tag: a rejection is only reported."""
+    with reporting(run), ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
+        _deploy(bucket, source, live_reader(bucket, source.size, background), run, request, notifier)
+    return run.report
+
+
+@contextmanager
+def reporting(run: Run, tag: Callable[[ArtifactRejected], None] = lambda error: None) -> Iterator[None]:
+    """The run's report, however the deploy ends: a rejection is reported (and `tag`ged), not raised;
+    any other failure is reported and raised; the seconds and requests are stamped always."""
+    report = run.report
+    run.meter.reset()
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
-            live = live_reader(bucket, staged.size, background)
-            source = open_artifact(client, staged)
-            _deploy(bucket, source, live, run, request, notifier)
+        yield
     except ArtifactRejected as error:
         report.outcome, report.reason, report.member = "rejected", error.code, error.member
         report.detail = str(error)
-        if error.code != ALREADY_REJECTED and not (request is not None and error.code in REQUEST_LEVEL):
-            client.put_object_tagging(
-                Bucket=staged.bucket, Key=staged.key, Tagging=rejection_tags(error, source)
-            )
+        tag(error)
     except Exception as error:
         report.outcome, report.reason = "failed", type(error).__name__
         report.detail = str(error)
         raise
     finally:
         run.finish()
-    return report
 
 
 def live_reader(
@@ -132,7 +180,7 @@ def previous_rejection(client: Any, source: S3Range) -> str | None:
 
 def _deploy(
     bucket: LiveBucket,
-    source: S3Range,
+    source: Source,
     live_state: Callable[[Known], LiveState],
     run: Run,
     request: RollbackRequest | None,
@@ -140,11 +188,6 @@ def _deploy(
 ) -> None:
     client, settings, report = bucket.client, bucket.settings, run.report
     report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
-    reason = previous_rejection(client, source)
-    if reason:
-        raise ArtifactRejected(
-            ALREADY_REJECTED, f"this artifact was rejected before ({reason}); stage a corrected one"
-        )
     expected = source.metadata.get(META_RELEASE_SHA256)
     if not expected:
         raise ArtifactRejected(
@@ -161,7 +204,7 @@ def _deploy(
         live = live_state(Known(expected, view))
         kept = kept_future.result()
     report.live_release_before = report.live_release_after = live.release
-    intent = Intent(f"s3://{source.bucket}/{source.key}", datetime.now(UTC))
+    intent = Intent(source.uri, datetime.now(UTC))
     if request is not None:
         intent = Intent(intent.artifact, intent.now, "rollback", request.request)
         report.kind = "rollback"
@@ -169,7 +212,14 @@ def _deploy(
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
     report.files_unchanged = len(plan.unchanged)
-    judge_history(kept, artifact, view, live, intent if plan.cutover else None)
+    judge_history(
+        kept,
+        artifact,
+        view,
+        live,
+        intent if plan.cutover else None,
+        lambda: was_pruned(client, settings, view.release),
+    )
     if plan.cutover is None:
         report.outcome = "unchanged"
         if view.release != live.release and kept is None:
@@ -182,7 +232,12 @@ def _deploy(
 
 
 def judge_history(
-    kept: Found | None, artifact: Artifact, view: ReleaseView, live: LiveState, intent: Intent | None
+    kept: Found | None,
+    artifact: Artifact,
+    view: ReleaseView,
+    live: LiveState,
+    intent: Intent | None,
+    pruned: Callable[[], bool],
 ) -> None:
     """Refuse, before anything is written, a release whose record is kept with other bytes (a
     reused id), or, for a forward deploy (`intent`), one kept from an attempt that planned against
@@ -190,6 +245,12 @@ def judge_history(
     check_kept(kept, view.release, artifact.release_bytes, view.manifest_bytes)
     if kept is None or intent is None or intent.kind != "deploy":
         return
+    if kept.metadata.get(META_PLANNED) == planned_against(live.position, live.etag) and pruned():
+        raise ArtifactRejected(
+            "superseded",
+            f"release {view.release} was pruned by retention while its deploy waited for a retry: "
+            "stage it again as a new release",
+        )
     if superseded(kept.metadata.get(META_PLANNED), planned_against(live.position, live.etag)):
         raise ArtifactRejected(
             "superseded",
@@ -223,6 +284,12 @@ def start_rollback(
         return False
     check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
     check_was_live(bucket, request, live)
+    if was_pruned(client, settings, request.release):
+        raise ArtifactRejected(
+            "not_retained",
+            f"release {request.release} was pruned by retention: its files are no longer all kept, and "
+            "apps pinned to it refuse to start; deploy it again as a new release instead",
+        )
     if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):
         raise ArtifactRejected(
             "request_not_run",

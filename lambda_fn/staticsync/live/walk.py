@@ -17,6 +17,7 @@ from ..bucket import MISSING, error_code
 from ..config import Settings
 from ..model.contract import META_BASE
 from ..model.order import JournalEntry
+from ..model.pins import TOMBSTONE_NAME
 from ..model.plan import LiveState
 from .journal import read_entry
 from .state import HISTORY_NAME
@@ -132,8 +133,9 @@ def not_retained(
 ) -> str | None:
     """Why `entry`'s release can no longer be returned to, or None when it can.
 
-    It needs its history object (its record and manifest) in the live bucket and its artifact in the
-    artifacts bucket: one HEAD each (`history` when the caller already knows whether it exists). With
+    It needs its history object (its record and manifest) in the live bucket, no tombstone (retention
+    pruned it), and its artifact in the artifacts bucket: one HEAD each (`history` when the caller
+    already knows whether it exists). With
     `live_release`, an artifact staged as a delta of another release (its `base` metadata) is refused.
     """
     history_key = settings.history_key(entry.release, HISTORY_NAME)
@@ -141,6 +143,8 @@ def not_retained(
         history = exists(client, settings.live_bucket, history_key)
     if not history:
         return f"its record s3://{settings.live_bucket}/{history_key} is gone"
+    if was_pruned(client, settings, entry.release):
+        return "it was pruned by retention (its tombstone is kept beside its record)"
     location = artifact_location(entry, settings)
     if isinstance(location, str):
         return location
@@ -159,6 +163,11 @@ def delta_reason(base: str | None, live_release: str | None) -> str | None:
     if base is None or base == live_release:
         return None
     return f"it was staged as a delta of {base}: stage a full build of its commit to roll back to it"
+
+
+def was_pruned(client: Any, settings: Settings, release: str) -> bool:
+    """Whether retention pruned `release`: its tombstone, written before any of its files went (one HEAD)."""
+    return exists(client, settings.live_bucket, settings.history_key(release, TOMBSTONE_NAME))
 
 
 def exists(client: Any, bucket: str, key: str) -> bool:

@@ -6,12 +6,16 @@ from __future__ import annotations
 from urllib.parse import unquote_plus
 
 from ..config import Settings
+from .pins import PIN_PREFIX
 
 ARTIFACT, ROLLBACK_REQUEST, PRUNE_REQUEST = "artifact", "rollback_request", "prune_request"
+PIN_REQUEST = "pin_request"
 # The two S3 triggers of the template: staged artifacts and rollback requests, both under STAGING_PREFIX.
 SUFFIXES = {".zip": ARTIFACT, ".json": ROLLBACK_REQUEST}
-# A .json whose name starts with this is a prune request (`build_tool prune`, staticsync/prune.py).
+# A .json whose name starts with these is a prune request (`build_tool prune`, operations/prune.py) or
+# a pin request (an app deploy keeping its release: model/pins.py).
 PRUNE_PREFIX = "prune-"
+REQUEST_PREFIXES = {PRUNE_PREFIX: PRUNE_REQUEST, PIN_PREFIX: PIN_REQUEST}
 NOT_ARTIFACTS_BUCKET = "not the artifacts bucket"
 
 
@@ -21,10 +25,12 @@ def decode_key(raw_key: str) -> str:
 
 
 def record_kind(key: str) -> str | None:
-    """ARTIFACT for a .zip, PRUNE_REQUEST for a prune-*.json, ROLLBACK_REQUEST for another .json, or None."""
+    """ARTIFACT for a .zip; PRUNE_REQUEST, PIN_REQUEST for a prune-*.json, a pin-*.json; ROLLBACK_REQUEST
+    for another .json; or None."""
     kind = next((kind for suffix, kind in SUFFIXES.items() if key.endswith(suffix)), None)
-    if kind == ROLLBACK_REQUEST and key.rpartition("/")[2].startswith(PRUNE_PREFIX):
-        return PRUNE_REQUEST
+    name = key.rpartition("/")[2]
+    if kind == ROLLBACK_REQUEST:
+        return next((k for prefix, k in REQUEST_PREFIXES.items() if name.startswith(prefix)), kind)
     return kind
 
 

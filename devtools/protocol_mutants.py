@@ -41,10 +41,8 @@ MUTANTS = {
     ),
     "unrun request reported as success": (
         "lambda_fn/staticsync/deploy/run.py",
-        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n"
-        "        raise",
-        "    if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):\n"
-        "        report.outcome = 'unchanged'\n        return False\n        raise",
+        "        if request_went_live(bucket, request, live):\n",
+        "        if True:\n",
         "test_a_rollback_request_that_never_ran",
     ),
     "requests read unbounded": (

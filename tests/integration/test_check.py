@@ -7,14 +7,18 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import ClientError
 
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, check_live, main
 from staticsync.config import Settings
 from staticsync.model.contract import MANIFEST_NAME
 from tests.deploys import deploy_key
+from tests.faults import fault_response
 from tests.sites import stage_version
 
 Break = Callable[[Any, Settings, dict[str, str]], None]
@@ -135,6 +139,28 @@ def test_unhashed_files_are_checked_only_when_asked_for(s3_server: S3Server, v1:
 
     assert check_live(client, settings) == []
     assert [p.code for p in check_live(client, settings, everything=True)] == ["wrong_content"]
+
+
+def test_names_a_deploy_that_stopped_before_its_cutover_overwrote_are_reported_as_left_to_it(
+    s3_server: S3Server, v1: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, settings, _ = deployed(s3_server, v1, "check/in-flight/")
+    v2 = stage_version(client, tmp_path, 2)
+    crashing = s3_server.client(retries={"total_max_attempts": 1})
+    manifest = f"/live/{settings.live_key(MANIFEST_NAME)}"
+
+    def no_cutover(request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
+        return fault_response("500", request) if urlsplit(request.url).path == manifest else None
+
+    crashing.meta.events.register("before-send.s3.PutObject", no_cutover)
+    with pytest.raises(ClientError, match="InternalError"):
+        deploy_key(crashing, settings, v2)
+    status = main(["--bucket", "live", "--prefix", "check/in-flight/", "--all", "--json"], client=client)
+
+    output = capsys.readouterr()
+    assert status == Exit.PROBLEMS
+    assert {item["code"] for item in json.loads(output.out)} == {"deploy_in_flight"}
+    assert "left to a deploy in flight (run again after its cutover)" in output.err
 
 
 @pytest.mark.parametrize(

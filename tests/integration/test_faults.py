@@ -309,7 +309,7 @@ def test_a_release_that_was_live_is_refused_unless_a_rollback_request_names_it(
     ("seconds_left", "stopped_before"),
     [
         ([5.0], "uploading"),
-        ([900.0, 5.0], "writing the release record"),
+        ([900.0, 5.0], "claiming the release's place"),
         ([900.0, 900.0, 5.0], "the cutover"),
     ],
 )

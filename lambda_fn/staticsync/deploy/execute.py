@@ -28,8 +28,10 @@ from .upload import put_files, read_spans, upload_spans
 PREVERIFY_BYTES = 64 * 1024 * 1024
 # Stop before the cutover when less time than this is left in the invocation.
 CUTOVER_MARGIN_SECONDS = 15.0
-# Claims lost to concurrent deploys before a retry is left to Lambda (each round steps over them all).
-CLAIM_ROUNDS = 3
+# Rounds lost in a row to concurrent deploys before a retry is left to Lambda. Each lost round means
+# another deploy claimed meanwhile (progress), and each new round steps over every claim there is, so
+# dead deploys' claims, however many, cost one round: no staged artifact can exhaust this.
+CLAIM_ROUNDS = 16
 
 
 class Executor:

@@ -17,7 +17,7 @@ from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
 from ..live.objects import Found
 from ..live.state import Known, check_kept, kept_history, read_live, write_history
-from ..live.walk import find_live_place, was_pruned
+from ..live.walk import LIVE, REPLACED, find_live_place, walk_live, was_pruned
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against, superseded
 from ..model.plan import Intent, LiveState, check_base, make_plan
@@ -36,6 +36,7 @@ BESIDE_BYTES = 64 * 1024 * 1024
 LIVE_RELATIVE = frozenset(
     {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
     | {"base_not_live", "not_retained"}  # a delta's base may be live again later
+    | {"superseded", "never_live", "request_not_run"}  # judged against one live bucket's history
 )
 # Verdicts about a rollback request, not about the artifact it names: the artifact is never tagged
 # for them, so one wrong request cannot disable rollbacks to a good release.
@@ -251,6 +252,8 @@ def judge_history(
             f"release {view.release} was pruned by retention while its deploy waited for a retry: "
             "stage it again as a new release",
         )
+    if newer_by_ancestry(view, live):
+        return  # its commit descends from the live release's: the commits order them, not the attempts
     if superseded(kept.metadata.get(META_PLANNED), planned_against(live.position, live.etag)):
         raise ArtifactRejected(
             "superseded",
@@ -258,6 +261,12 @@ def judge_history(
             "live: it was live since, or a later deploy stepped over its claim, so it is older; going "
             f"back to it takes a rollback request: build_tool rollback {view.release}",
         )
+
+
+def newer_by_ancestry(view: ReleaseView, live: LiveState) -> bool:
+    """Whether git proves the release newer than the live one (the live commit is in its ancestry)."""
+    base = live.record
+    return base is not None and bool(base.source_commit) and base.source_commit in view.record.ancestry
 
 
 def start_rollback(
@@ -291,12 +300,21 @@ def start_rollback(
             "apps pinned to it refuse to start; deploy it again as a new release instead",
         )
     if not claim_request(client, settings, RequestClaim.of(request, live.position.sequence)):
+        if request_went_live(bucket, request, live):
+            report.outcome, report.reason = "unchanged", "replayed"  # it ran; the site came back since
+            return False
         raise ArtifactRejected(
             "request_not_run",
             f"rollback request {request.request} was started against another live place and never cut "
             f"over; it is not run now: make a new request against the live release {live.release}",
         )
     return True
+
+
+def request_went_live(bucket: LiveBucket, request: RollbackRequest, live: LiveState) -> bool:
+    """Whether a place the request claimed went live (walked back on the chain, one GET a place)."""
+    places = walk_live(bucket.client, bucket.settings, live)
+    return any(p.entry.request == request.request and p.outcome in (LIVE, REPLACED) for p in places)
 
 
 def check_was_live(bucket: LiveBucket, request: RollbackRequest, live: LiveState) -> None:

@@ -141,15 +141,17 @@ def make_plan(view: ReleaseView, live: LiveState, intent: Intent, owned: Collect
 
 def resuming(live: LiveState, release: str, intent: Intent) -> LiveState:
     """The live state a retried deploy plans against: when the newest claim above the live place is
-    its own (this release, this artifact, this request), nothing was claimed or cut over since, and
-    the retry claims that same place again rather than stepping over itself."""
+    its own (this release, this artifact, this request) and was planned against the live place, nothing
+    was claimed or cut over since, and the retry claims that same place again rather than stepping
+    over itself. A claim of its own planned against an earlier place is stepped over like any other."""
     newest = max(live.abandoned, key=lambda entry: entry.sequence, default=None)
-    if newest is None or (newest.release, newest.artifact, newest.kind, newest.request) != (
-        release,
-        intent.artifact,
-        intent.kind,
-        intent.request,
-    ):
+    if newest is None or (
+        newest.release,
+        newest.artifact,
+        newest.kind,
+        newest.request,
+        newest.previous_sequence,
+    ) != (release, intent.artifact, intent.kind, intent.request, live.position.sequence):
         return live
     return replace(live, abandoned=tuple(e for e in live.abandoned if e.sequence < newest.sequence))
 

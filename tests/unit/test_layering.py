@@ -38,6 +38,7 @@ RANKS = {
     "build_tool.options": 2,  # the flags, declared once: below the commands that take them
     "build_tool.commands": 3,
     "build_tool.cli": 4,
+    "build_tool.summary": 4,  # the job summary of a deploy report: beside the CLI, imported by neither
     "build_tool.__main__": 5,
 }
 PURE = ("staticsync.model",)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit integration sam docs mutants compat bench bench-quick clean
+.PHONY: demo test lint unit functional integration sam docs mutants compat bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 
 unit: $(VENV)/.installed
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -m unit
+
+functional: $(VENV)/.installed
+	$(PY) -m pytest -m functional
 
 integration: $(VENV)/.installed
 	$(PY) -m pytest -m integration

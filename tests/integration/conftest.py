@@ -22,13 +22,6 @@ STAGING = WebhookConfig(bucket="artifacts", prefix="staging/")
 HERE = Path(__file__).parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/integration needs the server: mark it so `-m` can select it."""
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.integration)
-
-
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """SeaweedFS with buckets artifacts and live; uploads under artifacts/staging/ emit events."""

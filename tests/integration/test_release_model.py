@@ -22,7 +22,7 @@ from staticsync.report import SyncReport
 from tests.artifacts import build, collected_tree, stage_artifact
 from tests.deploys import deploy_key
 from tests.sites import build_version
-from tests.unit.test_hostile_archives import V1_APP, Draft, pack
+from tests.functional.test_hostile_archives import V1_APP, Draft, pack
 
 HOSTILE = "staging/model/hostile.zip"
 

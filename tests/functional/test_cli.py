@@ -1,6 +1,6 @@
 """`build_tool package` as a user runs it: exit codes, one-line errors, output, no leftovers.
 
-In-process (tests/inprocess.py: `main(argv, env)` in a forked child); tests/unit/test_cli_signals.py
+In-process (tests/inprocess.py: `main(argv, env)` in a forked child); tests/functional/test_cli_signals.py
 keeps the runs that need a real process.
 """
 

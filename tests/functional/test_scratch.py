@@ -10,7 +10,7 @@ import pytest
 from build_tool.build import scratch
 from build_tool.build.cache import CompressionCache
 from build_tool.build.collect import failure
-from tests.unit.test_compress_cache import package, write_project
+from tests.functional.test_compress_cache import package, write_project
 
 
 def test_the_scratch_is_the_memory_folder_when_it_has_room_and_tmpdir_is_not_set(

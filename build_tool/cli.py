@@ -23,6 +23,7 @@ from .aws.errors import AwsError
 from .aws.reports import WaitTimeout, describe
 from .build.collect import CollectError, SettingsError
 from .build.pack import PackageError
+from .commands import deploy as deploy_cmd
 from .commands import package as pipeline
 from .commands import plan as plan_cmd
 from .commands import prune as prune_cmd
@@ -43,8 +44,8 @@ class ExitCode(IntEnum):
     COLLECT = 4  # collectstatic failed (e.g. a CSS url() to a missing file)
     PACKAGE = 5  # the collected files cannot be packed
     AWS = 6  # no credentials, no such profile, no such bucket, upload failed
-    REJECTED = 7  # --wait: the function rejected the artifact (the site is untouched)
-    DEPLOY_FAILED = 8  # --wait: the deploy failed and no retry replaced the failure
+    REJECTED = 7  # --wait, deploy: the artifact was rejected (the site is untouched)
+    DEPLOY_FAILED = 8  # --wait, deploy: the deploy failed and no retry replaced the failure
     TIMED_OUT = 9  # --wait: no report on this upload within --timeout
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as a shell reports it
     TERMINATED = 143  # SIGTERM (a CI runner cancelling the job): 128 + 15
@@ -58,7 +59,7 @@ EXIT_CODES: dict[type[Exception], ExitCode] = {
     AwsError: ExitCode.AWS,
     WaitTimeout: ExitCode.TIMED_OUT,
 }
-# --wait: the exit code of each outcome in the function's report (deployed, unchanged: OK).
+# --wait and deploy: the exit code of each outcome in the report (deployed, unchanged: OK).
 OUTCOME_CODES = {"rejected": ExitCode.REJECTED, "failed": ExitCode.DEPLOY_FAILED}
 # plan: 0 and 2 as `terraform plan -detailed-exitcode`; refused: what --wait would exit with.
 PLAN_CODES = {"no_change": ExitCode.OK, "changes": ExitCode.CHANGES, "refused": ExitCode.REJECTED}
@@ -69,7 +70,8 @@ exit codes:
   2    wrong flags; rollback: the target is live or not retained
   3    settings cannot be loaded    4  collectstatic failed
   5    cannot pack      6  AWS: credentials, profile, region, bucket or upload
-  7    --wait: rejected    8  --wait: deploy failed    9  --wait: no report in time
+  7    --wait, deploy: rejected    8  --wait, deploy: failed    9  --wait: no report in time
+  deploy: 2  also: the store does not honour conditional writes (--accept-unconditional-writes)
   plan: 0  no change    2  changes (as terraform plan -detailed-exitcode)    7  refused
   130  cancelled by SIGINT (Ctrl-C)    143  cancelled by SIGTERM
 
@@ -121,6 +123,18 @@ def add_package_arguments(parser: argparse.ArgumentParser, env: Environment, *, 
     options.output(parser, quiet="print nothing but errors (no progress bar)")
 
 
+def add_direct_arguments(parser: argparse.ArgumentParser) -> None:
+    """`manage.py deploystatic --direct`: with package's flags, these run `deploy` instead."""
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="deploy straight into --live-bucket from here, as `build_tool deploy` does: no Lambda, "
+        "no staging (--bucket, --prefix and --pin-file are then not used)",
+    )
+    options.endpoint(parser)
+    options.unconditional(parser)
+
+
 def run_package(args: argparse.Namespace, env: Environment) -> int:
     result = pipeline.package(args, env)
     if args.json:
@@ -142,12 +156,21 @@ def run_rollback(args: argparse.Namespace, env: Environment) -> int:
     return outcome_code(rollback_cmd.run(args, env).get("report"))
 
 
+def run_deploy(args: argparse.Namespace, env: Environment) -> int:
+    return outcome_code(deploy_cmd.run(args, env).as_log())
+
+
 def run_plan(args: argparse.Namespace, env: Environment) -> int:
     return PLAN_CODES[plan_cmd.run(args, env)]
 
 
 COMMANDS: dict[str, Command] = {
     "package": Command("collect, pack and stage the static files", add_package_arguments, run_package),
+    "deploy": Command(
+        "collect, pack and deploy straight into the live bucket from here: no Lambda, no staging",
+        deploy_cmd.add_arguments,
+        run_deploy,
+    ),
     "plan": Command(
         "collect, pack and diff against the live release, staging nothing", plan_cmd.add_arguments, run_plan
     ),

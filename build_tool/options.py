@@ -96,6 +96,25 @@ def profile(parser: Parser) -> None:
     parser.add_argument("--profile", help="AWS profile (default: the usual boto3 lookup)")
 
 
+def endpoint(parser: Parser) -> None:
+    """--endpoint-url: an S3-compatible store (R2, B2, MinIO) instead of AWS."""
+    parser.add_argument(
+        "--endpoint-url",
+        help="an S3-compatible store's endpoint, e.g. https://<account>.r2.cloudflarestorage.com "
+        "(default: AWS, or $AWS_ENDPOINT_URL_S3)",
+    )
+
+
+def unconditional(parser: Parser) -> None:
+    """--accept-unconditional-writes: deploy to a store whose PUTs ignore IfMatch and IfNoneMatch."""
+    parser.add_argument(
+        "--accept-unconditional-writes",
+        action="store_true",
+        help="deploy even when the store does not honour conditional writes (the probe at the start "
+        "says so); then two deploys at once may overwrite each other: run one at a time",
+    )
+
+
 def output(parser: Parser, *, quiet: str | None = None) -> None:
     """--json, and --quiet when the command has it (`quiet` is its help)."""
     parser.add_argument("--json", action="store_true", help="print a JSON record on stdout")

@@ -16,8 +16,8 @@ from build_tool.build.pack import PackageError, Packed, check_packable
 from build_tool.build.recipe import Project, Recipe
 from build_tool.build.release import ReleaseInfo
 from staticsync.model.contract import FILES_DIR, RELEASE_NAME
-from tests.inprocess import PROJECTS, cli, forked
 from tests.functional.test_compress_cache import write_project
+from tests.inprocess import PROJECTS, cli, forked
 
 
 @pytest.fixture

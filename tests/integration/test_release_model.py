@@ -21,8 +21,8 @@ from staticsync.model.contract import MANIFEST_NAME
 from staticsync.report import SyncReport
 from tests.artifacts import build, collected_tree, stage_artifact
 from tests.deploys import deploy_key
-from tests.sites import build_version
 from tests.functional.test_hostile_archives import V1_APP, Draft, pack
+from tests.sites import build_version
 
 HOSTILE = "staging/model/hostile.zip"
 

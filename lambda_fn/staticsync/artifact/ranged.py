@@ -61,6 +61,10 @@ class S3Range:
         content_range = response.get("ContentRange")
         self.size = int(content_range.rsplit("/", 1)[1]) if content_range else len(self.first)
 
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
     def read_range(self, start: int, end: int) -> bytes:
         if len(self.first) == self.size:  # read whole by the first GET (up to WHOLE_READ_BYTES)
             return self.first[start:end]

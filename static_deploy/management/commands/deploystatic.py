@@ -29,13 +29,16 @@ DJANGO_OPTIONS = {
 class Command(BaseCommand):
     help = (
         "Collect, pack and stage the static files, as `build_tool package` does, with the same options "
-        "and exit codes; settings.STATIC_DEPLOY gives their defaults (bucket, prefix, cache_dir, ...)."
+        "and exit codes; settings.STATIC_DEPLOY gives their defaults (bucket, prefix, cache_dir, ...). "
+        "With --direct, deploy them straight into the live bucket, as `build_tool deploy` does."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         before = {action.dest for action in parser._actions}
         cli.add_package_arguments(parser, Environment(), django=True)
+        cli.add_direct_arguments(parser)
         self.options = {action.dest for action in parser._actions} - before
+        self.site = {action.dest: action.default for action in parser._actions if action.dest in STORAGE_KEYS}
         parser.epilog, parser.formatter_class = cli.EPILOG, argparse.RawDescriptionHelpFormatter
         config = static_deploy()
         # The pinned storage's live_bucket/live_prefix/history_prefix are the site's, not a request for a
@@ -45,6 +48,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         values = {key: value for key, value in options.items() if key not in DJANGO_OPTIONS}
+        if values.get("direct"):
+            values |= site_defaults(values, self.site)
         namespace = argparse.Namespace(**values, settings=settings.SETTINGS_MODULE)
         env = Environment(stdout=_raw(self.stdout), stderr=_raw(self.stderr))
         code = cli.execute(self._run, namespace, env)
@@ -58,7 +63,14 @@ class Command(BaseCommand):
                 f"settings.STATIC_DEPLOY has unknown keys {unknown}: use the option names of "
                 f"`manage.py deploystatic --help` with underscores ({', '.join(sorted(self.options))})"
             )
-        return cli.run_package(args, env)
+        return cli.run_deploy(args, env) if args.direct else cli.run_package(args, env)
+
+
+def site_defaults(values: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """--direct deploys to the site's own live bucket: STATIC_DEPLOY's live_bucket, live_prefix and
+    history_prefix (the pinned storage's) where no flag named another."""
+    config = static_deploy()
+    return {key: config[key] for key in defaults if key in config and values.get(key) == defaults[key]}
 
 
 def _raw(wrapper: Any) -> Any:

@@ -155,7 +155,7 @@ def test_the_claims_after_the_live_place_and_the_release_s_own_record_are_read_b
     own = Rendezvous(
         moto_s3,
         waits=lambda op, path: op == "GetObject" and path.startswith("/.releases/r1/"),
-        sign=lambda op, path: op == "GetObject" and path.startswith("/.releases/r2/"),
+        sign=lambda op, path: op == "HeadObject" and path.startswith("/.releases/r2/"),
     )
     report, _ = deploy(moto_s3, make_artifact(changed("r2"), release="r2", created_at="2026-01-02T00:00:00Z"))
     assert report.outcome == "deployed"
@@ -170,8 +170,9 @@ def test_a_small_artifact_is_read_whole_by_the_first_get_so_a_change_of_k_files_
     report, operations = deploy(moto_s3, packed)
     assert report.outcome == "deployed" and report.files_uploaded == 2
     # The artifact (whole), the live manifest, the live record, the journal place after the live
-    # one (free), the release's own record (none yet); two files, history, journal claim, cutover.
-    assert operations == {"GetObject": 5, "PutObject": 5}
+    # one (free), the HEAD of the release's own record (none yet); two files, history, journal claim,
+    # cutover.
+    assert operations == {"GetObject": 4, "HeadObject": 1, "PutObject": 5}
     assert report.s3_requests == report.files_uploaded + 8
 
 
@@ -186,7 +187,7 @@ def test_an_artifact_the_first_read_does_not_hold_reads_its_members_by_range(
     assert packed.size > TAIL_BYTES
     report, operations = deploy(moto_s3, packed, size=False)
     assert report.outcome == "deployed" and report.files_uploaded == 2
-    assert operations == {"GetObject": 6, "PutObject": 5}
+    assert operations == {"GetObject": 5, "HeadObject": 1, "PutObject": 5}
 
 
 def test_the_first_read_takes_a_small_artifact_whole_and_a_large_ones_tail() -> None:

@@ -49,7 +49,7 @@ def test_a_one_file_change_reads_its_hashed_and_unhashed_members_in_one_get(
     # The artifact (read whole: it is small), the live manifest, the live record, the journal place
     # after the live one (free), the release's own record (none); two files, the history, the journal
     # entry and the cutover.
-    assert operations == {"GetObject": 5, "PutObject": 5}
+    assert operations == {"GetObject": 4, "HeadObject": 1, "PutObject": 5}
     assert report.s3_requests == report.files_uploaded + 8
 
 
@@ -91,10 +91,10 @@ def test_a_plan_too_large_to_hold_is_streamed_within_the_byte_budget(
     assert live_files(moto_s3, list(FILES)) == FILES
     # Each unhashed file is read once per pass, each hashed one once; the artifact (120 KB) was read
     # whole by the first GET, so the passes cost no request: the artifact, the (missing) manifest and
-    # the release's (missing) record.
+    # the HEAD of the release's (missing) record.
     assert {reads[path] for path in FILES} == {passes}
     assert set(reads.values()) == {1, passes}
-    assert operations["GetObject"] == 3
+    assert (operations["GetObject"], operations["HeadObject"]) == (2, 1)
 
 
 def test_streamed_spans_are_cut_into_contiguous_pieces_at_member_boundaries(

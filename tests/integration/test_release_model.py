@@ -141,7 +141,8 @@ def test_two_releases_of_the_same_second_deploy_in_the_order_they_arrive(
     outcomes = [run(client, settings, key).outcome for key in keys]
 
     assert outcomes == ["deployed", "deployed"]
-    assert manifest_head(client, settings)[1] | {"recent": ""} == {
+    assert manifest_head(client, settings)[1] | {"recent": "", "release-sha256": ""} == {
+        "release-sha256": "",
         "release": "s1",
         "sequence": "2",
         "previous": "s2",

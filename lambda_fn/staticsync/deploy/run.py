@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -16,7 +18,7 @@ from ..bucket import LiveBucket, Run, Staged, error_code
 from ..errors import ArtifactRejected
 from ..live.journal import RequestClaim, claim_request
 from ..live.objects import Found
-from ..live.state import Known, check_kept, kept_history, read_live, write_history
+from ..live.state import Known, check_kept, kept_body, kept_history, read_live, write_history
 from ..live.walk import LIVE, REPLACED, find_live_place, walk_live, was_pruned
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import META_PLANNED, RollbackRequest, judge_request, planned_against, superseded
@@ -213,14 +215,11 @@ def _deploy(
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
     report.files_unchanged = len(plan.unchanged)
-    judge_history(
-        kept,
-        artifact,
-        view,
-        live,
-        intent if plan.cutover else None,
-        lambda: was_pruned(client, settings, view.release),
+    reads = HistoryReads(
+        functools.partial(kept_body, client, settings, view.release),
+        functools.partial(was_pruned, client, settings, view.release),
     )
+    judge_history(kept, artifact, view, live, intent if plan.cutover else None, reads)
     if plan.cutover is None:
         report.outcome = "unchanged"
         if view.release != live.release and kept is None:
@@ -232,21 +231,33 @@ def _deploy(
     Executor(bucket, artifact, view, run, notifier, history_kept=kept is not None).run(plan, live, intent)
 
 
+@dataclass(frozen=True)
+class HistoryReads:
+    """The reads judge_history may need beyond the record's HEAD: its bytes, and its tombstone."""
+
+    body: Callable[[], Found | None]
+    pruned: Callable[[], bool]
+
+
 def judge_history(
     kept: Found | None,
     artifact: Artifact,
     view: ReleaseView,
     live: LiveState,
     intent: Intent | None,
-    pruned: Callable[[], bool],
+    reads: HistoryReads,
 ) -> None:
     """Refuse, before anything is written, a release whose record is kept with other bytes (a
     reused id), or, for a forward deploy (`intent`), one kept from an attempt that planned against
-    another live state: it was live since or a later cutover stepped over it (order.superseded)."""
-    check_kept(kept, view.release, artifact.release_bytes, view.manifest_bytes)
+    another live state: it was live since or a later cutover stepped over it (order.superseded).
+
+    `kept` is the record's HEAD; its bytes are read only to compare them, when it is not the live
+    release's (the plan compares the live record already): a retry or a replay, never the common case."""
+    if kept is not None and view.release != live.release:
+        check_kept(reads.body(), view.release, artifact.release_bytes, view.manifest_bytes)
     if kept is None or intent is None or intent.kind != "deploy":
         return
-    if kept.metadata.get(META_PLANNED) == planned_against(live.position, live.etag) and pruned():
+    if kept.metadata.get(META_PLANNED) == planned_against(live.position, live.etag) and reads.pruned():
         raise ArtifactRejected(
             "superseded",
             f"release {view.release} was pruned by retention while its deploy waited for a retry: "

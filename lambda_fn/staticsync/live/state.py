@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..bucket import CONDITION_FAILED, error_code
+from ..bucket import CONDITION_FAILED, MISSING, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected, LiveChanged, LiveStateError
 from ..model.contract import (
@@ -106,7 +106,19 @@ def write_history(
 
 
 def kept_history(client: Any, settings: Settings, release: str) -> Found | None:
-    """The release's history record if one is kept already (a retry, a replay, a rebuild), else None."""
+    """The HEAD of the release's history record if one is kept already (a retry, a replay, a rebuild),
+    else None: its metadata and ETag, not its bytes (up to 45 MB; `kept_body` reads them if needed)."""
+    key = settings.history_key(release, HISTORY_NAME)
+    try:
+        head = client.head_object(Bucket=settings.live_bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) in MISSING:
+            return None
+        raise
+    return Found(b"", head["ETag"], head.get("Metadata", {}), head.get("LastModified"))
+
+
+def kept_body(client: Any, settings: Settings, release: str) -> Found | None:
     return get_object(client, settings.live_bucket, settings.history_key(release, HISTORY_NAME))
 
 

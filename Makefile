@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint unit functional integration sam docs mutants compat bench bench-quick clean
+.PHONY: demo test lint unit functional integration sam docs model model-large mutants wheel actionlint compat bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,cdk]'
 	# Django 4.2 beside the venv's newer one, for the test of its STATICFILES_STORAGE setting.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/django42 'Django>=4.2,<4.3'
 	touch $@
@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m devtools.demo
 
-test: lint sam docs
-	$(PY) -m pytest
+# Under 5 minutes on a quiet 2-core machine: the checks, then every test on two workers.
+test: lint sam docs model
+	$(PY) -m pytest -n 2
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -42,6 +43,22 @@ sam: $(VENV)/.installed
 docs:
 	bash devtools/docs_check.sh
 
+# The release protocol's model (models/release.pml) and its mutants, with Spin (under a minute);
+# model-large: larger bounds (minutes).
+model:
+	bash models/check.sh
+
+model-large:
+	bash models/check.sh --large
+
+# The wheel and sdist built, twine-checked, and the five-minute try in a fresh venv holding only it.
+wheel: $(VENV)/.installed
+	bash devtools/wheel_check.sh
+
+# The GitHub Action's example workflow (and action.yml's inputs) through actionlint.
+actionlint: $(VENV)/.installed
+	bash devtools/actionlint_check.sh
+
 # Code mutants of the release protocol's checks: each must be caught by the SeaweedFS tests (about a minute).
 mutants: $(VENV)/.installed
 	$(PY) -m devtools.protocol_mutants
@@ -63,4 +80,4 @@ compat:
 	done
 
 clean:
-	rm -rf $(VENV) .venv-sam .venv-docs .venv-3.12 .venv-3.13 .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sam .venv-docs .venv-lint .venv-3.12 .venv-3.13 .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -25,6 +25,7 @@ from .build.collect import CollectError, SettingsError
 from .build.pack import PackageError
 from .commands import deploy as deploy_cmd
 from .commands import package as pipeline
+from .commands import pin as pin_cmd
 from .commands import plan as plan_cmd
 from .commands import prune as prune_cmd
 from .commands import rollback as rollback_cmd
@@ -156,6 +157,10 @@ def run_rollback(args: argparse.Namespace, env: Environment) -> int:
     return outcome_code(rollback_cmd.run(args, env).get("report"))
 
 
+def run_pin(args: argparse.Namespace, env: Environment) -> int:
+    return outcome_code(pin_cmd.run(args, env).get("report"))
+
+
 def run_deploy(args: argparse.Namespace, env: Environment) -> int:
     return outcome_code(deploy_cmd.run(args, env).as_log())
 
@@ -186,6 +191,11 @@ COMMANDS: dict[str, Command] = {
         "delete live files no retained release needs (--dry-run: show them)",
         prune_cmd.add_arguments,
         prune_cmd.run_prune,
+    ),
+    "pin": Command(
+        "keep a release's files while an app renders its names (PinnedManifestStaticFilesStorage)",
+        pin_cmd.add_arguments,
+        run_pin,
     ),
 }
 

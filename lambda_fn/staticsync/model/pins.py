@@ -118,6 +118,17 @@ class PinRequest:
     release: str
     days: int
 
+    def to_json(self) -> bytes:
+        return dumps(
+            {
+                "format": FORMAT,
+                "request": self.request,
+                "app": self.app,
+                "release": self.release,
+                "days": self.days,
+            }
+        )
+
     def pin(self, staged_at: datetime) -> Pin:
         """The pin, dated by S3: the request's LastModified, to the second, plus `days`."""
         return Pin(self.app, self.release, staged_at.replace(microsecond=0) + timedelta(days=self.days))

@@ -17,10 +17,14 @@ from ..errors import ConfigError
 from ..report import SyncReport
 
 REPORT_SUFFIX = ".json"
+REQUEST_REPORT_SUFFIX = ".report.json"  # of a request (`rollback-<id>.json`): not `.json.json`
 
 
 def report_key_for(report_prefix: str, artifact_key: str) -> str:
-    """The report key of an artifact key; the whole key is kept, so `r.zip` and `r.json` never share one."""
+    """The report key of a staged key: `r.zip` -> `r.zip.json`, a request `q.json` -> `q.report.json`.
+    The two endings differ (`.zip.json`, `.report.json`), so an artifact's and a request's never meet."""
+    if artifact_key.endswith(REPORT_SUFFIX):
+        return f"{report_prefix}{artifact_key.removesuffix(REPORT_SUFFIX)}{REQUEST_REPORT_SUFFIX}"
     return f"{report_prefix}{artifact_key}{REPORT_SUFFIX}"
 
 

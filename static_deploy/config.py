@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # Read by static_deploy.storage only; every other key is a `package` option (by its dest name).
-STORAGE_KEYS = frozenset({"live_bucket", "live_prefix", "history_prefix"})
+STORAGE_KEYS = frozenset({"live_bucket", "live_prefix", "history_prefix", "manifest_strict"})
 
 
 def static_deploy() -> dict[str, Any]:

@@ -33,6 +33,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from django.contrib.staticfiles.storage import ManifestStaticFilesStorage
 from django.core.exceptions import ImproperlyConfigured
@@ -52,8 +53,11 @@ ABSENT = frozenset({"NoSuchKey", "404", "AccessDenied", "403"})
 class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
     """ManifestStaticFilesStorage whose manifest is the pinned release's (see the module docstring).
 
-    manifest_strict stays on: a name the release does not have raises rather than falling back to
-    an unhashed or another release's name.
+    manifest_strict stays on by default: a name the release does not have raises rather than falling
+    back to an unhashed or another release's name. With `manifest_strict: False` (OPTIONS or
+    STATIC_DEPLOY, as django-jazzmin's `{% static 'vendor/bootswatch' %}` of a folder needs), such a
+    name renders unhashed: the URL the live bucket serves, never a hash of a local file that the running
+    site does not have.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -64,7 +68,20 @@ class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
         self.pin = pin
         self.release: str | None = None
         self._s3: Any = None
+        strict = kwargs.pop("manifest_strict", config.get("manifest_strict"))
         super().__init__(*args, **kwargs)
+        if strict is not None:
+            self.manifest_strict = bool(strict)
+
+    def stored_name(self, name: str) -> str:
+        """The release's hashed name; without manifest_strict, a name it lacks renders as itself (the
+        running site has no collected files to hash, and the bucket serves the name unhashed)."""
+        if (
+            not self.manifest_strict
+            and self.hashed_files.get(self.hash_key(urlsplit(unquote(name)).path.strip())) is None
+        ):
+            return name
+        return str(super().stored_name(name))
 
     def read_manifest(self) -> str:
         record, manifest = whole_history(self._history(), self._source())

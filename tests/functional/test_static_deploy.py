@@ -144,6 +144,19 @@ def test_the_pinned_storage_renders_the_names_of_its_own_release_from_the_pin_fi
     )  # never another release's name
 
 
+def test_without_manifest_strict_a_name_the_release_lacks_renders_unhashed_as_the_bucket_serves_it(
+    pin_file: Path,
+) -> None:
+    """django-jazzmin renders `{% static 'vendor/bootswatch' %}` (a folder): it must not raise."""
+    hashed = manifest_of(pin_file)["touchy/css/app.css"]
+    config = {"pin_file": str(pin_file), "release": "r1", "manifest_strict": False}
+    urls = pinned_site(config, "touchy/css/app.css", "vendor/bootswatch")
+    assert urls == [
+        f"https://cdn.example.com/static/{hashed}",
+        "https://cdn.example.com/static/vendor/bootswatch",
+    ]
+
+
 def test_a_pin_file_of_another_release_is_refused(pin_file: Path) -> None:
     urls = pinned_site({"pin_file": str(pin_file), "release": "r2"}, "touchy/css/app.css")
     assert urls[0].startswith("ImproperlyConfigured") and "is release 'r1'" in urls[0]

@@ -12,6 +12,18 @@ import sys
 from pathlib import Path
 
 MUTANTS = {
+    "a claim above a late cutover judged superseded": (
+        "lambda_fn/staticsync/deploy/run.py",
+        "    if newer_by_ancestry(view, live) or in_flight(view, live, intent):\n",
+        "    if newer_by_ancestry(view, live):\n",
+        "test_a_deploy_whose_claim_is_above_a_cutover_that_landed_late",
+    ),
+    "already_live reported as a success": (
+        "lambda_fn/staticsync/deploy/run.py",
+        '    if verdict == "already_live":\n',
+        '    if verdict == "never":\n',
+        "test_a_rollback_request_whose_target_is_live_already_is_not_a_success",
+    ),
     "claim beside the content-addressed PUTs": (
         "lambda_fn/staticsync/deploy/execute.py",
         "            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)\n",

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -292,3 +295,53 @@ def test_a_delta_that_inherits_a_name_a_dead_deploy_overwrote_is_refused_before_
     assert (report.outcome, report.reason) == ("rejected", "base_mismatch")
     assert "PutObject" not in report.requests_by_operation
     assert keys(client, settings) == before
+
+
+def test_a_deploy_whose_claim_is_above_a_cutover_that_landed_late_is_newer_not_superseded(
+    s3_server: S3Server, live: tuple[Any, Settings], tmp_path: Path
+) -> None:
+    """The model's counterexample (models/README.md, M16): v2's cutover is sent, its invocation dies,
+    and the PUT lands only after v3 claimed the place above; v3's retry must still go live."""
+    client, settings = live
+    deployed(client, settings, stage(client, tmp_path, 1, shallow=True))
+    manifest = f"/live/{settings.live_key(MANIFEST_NAME)}"
+    reached, go = threading.Event(), threading.Event()
+
+    def hold(request: Any, **_: Any) -> None:
+        if urlsplit(request.url).path.endswith(manifest):
+            reached.set()
+            assert go.wait(30)
+
+    late = s3_server.client()
+    late.meta.events.register("before-send.s3.PutObject", hold)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        v2 = pool.submit(deploy_key, late, settings, stage(client, tmp_path, 2, shallow=True))
+        assert reached.wait(30)
+        clock = dies_before_the_cutover()
+        v3 = stage(client, tmp_path, 3, shallow=True)
+        with pytest.raises(OutOfTime):  # v3 claims above v2's claim, then dies before its cutover
+            deploy_key(client, settings, v3, remaining_seconds=lambda: next(clock))
+        go.set()
+        assert v2.result().outcome == "deployed"  # v2's cutover lands, under v3's claim
+
+    retried = deploy_key(client, settings, v3)
+
+    assert retried.outcome == "deployed", retried.detail
+    assert live_release(client, settings) == "v3"
+    assert check_live(client, settings) == []
+
+
+def test_a_rollback_request_whose_target_is_live_already_is_not_a_success(
+    live: tuple[Any, Settings], tmp_path: Path
+) -> None:
+    """The model's M6: v1 is live again by another request; this one (v1 replacing v2) did not run."""
+    client, settings = live
+    v1 = stage(client, tmp_path, 1)
+    deployed(client, settings, v1)
+    deployed(client, settings, stage(client, tmp_path, 2))
+    assert run_request(client, settings, stage_request(client, "first", "v1", "v2", v1)).outcome == "deployed"
+
+    second = run_request(client, settings, stage_request(client, "second", "v1", "v2", v1))
+
+    assert (second.outcome, second.reason) == ("rejected", "request_not_run")
+    assert live_release(client, settings) == "v1"

@@ -263,8 +263,8 @@ def judge_history(
             f"release {view.release} was pruned by retention while its deploy waited for a retry: "
             "stage it again as a new release",
         )
-    if newer_by_ancestry(view, live):
-        return  # its commit descends from the live release's: the commits order them, not the attempts
+    if newer_by_ancestry(view, live) or in_flight(view, live, intent):
+        return
     if superseded(kept.metadata.get(META_PLANNED), planned_against(live.position, live.etag)):
         raise ArtifactRejected(
             "superseded",
@@ -272,6 +272,15 @@ def judge_history(
             "live: it was live since, or a later deploy stepped over its claim, so it is older; going "
             f"back to it takes a rollback request: build_tool rollback {view.release}",
         )
+
+
+def in_flight(view: ReleaseView, live: LiveState, intent: Intent) -> bool:
+    """Whether this very deploy holds a claim above the live place: no cutover stepped over it, so it is
+    newer than the live release, not older (a cutover that landed late, from an invocation that died,
+    took the live place below it). Only with the order's metadata: without it, every claim looks above."""
+    return live.position.sequence > 0 and any(
+        (entry.release, entry.artifact) == (view.release, intent.artifact) for entry in live.abandoned
+    )
 
 
 def newer_by_ancestry(view: ReleaseView, live: LiveState) -> bool:
@@ -299,8 +308,14 @@ def start_rollback(
             f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
             "live now: it was not run (make a new request against the live release)",
         )
+    if verdict == "already_live":
+        raise ArtifactRejected(
+            "request_not_run",
+            f"rollback request {request.request} was not run: {request.release} is live already, but "
+            f"not by this request (it replaces {request.replaces}, which is not live)",
+        )
     if verdict is not None:
-        report.outcome, report.reason = "unchanged", verdict  # it ran (replayed), or its target is live
+        report.outcome, report.reason = "unchanged", verdict  # it ran: a replay of it
         return False
     check_base(view, live, "rollback")  # before the claim: a refused request stays unclaimed
     check_was_live(bucket, request, live)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 MUTANTS = {
     "a claim above a late cutover judged superseded": (
-        "lambda_fn/staticsync/deploy/run.py",
+        "lambda_fn/staticsync/deploy/judge.py",
         "    if newer_by_ancestry(view, live) or in_flight(view, live, intent):\n",
         "    if newer_by_ancestry(view, live):\n",
         "test_a_deploy_whose_claim_is_above_a_cutover_that_landed_late",
     ),
     "already_live reported as a success": (
-        "lambda_fn/staticsync/deploy/run.py",
+        "lambda_fn/staticsync/deploy/judge.py",
         '    if verdict == "already_live":\n',
         '    if verdict == "never":\n',
         "test_a_rollback_request_whose_target_is_live_already_is_not_a_success",
@@ -46,13 +46,13 @@ MUTANTS = {
         "test_a_wrong_rollback_request",
     ),
     "rollback to a never-live release": (
-        "lambda_fn/staticsync/deploy/run.py",
+        "lambda_fn/staticsync/deploy/judge.py",
         "    check_was_live(bucket, request, live)\n",
         "",
         "test_a_rollback_goes_only_to_a_release_that_was_live",
     ),
     "unrun request reported as success": (
-        "lambda_fn/staticsync/deploy/run.py",
+        "lambda_fn/staticsync/deploy/judge.py",
         "        if request_went_live(bucket, request, live):\n",
         "        if True:\n",
         "test_a_rollback_request_that_never_ran",

@@ -48,6 +48,14 @@ def object_sizes(raw_event: Mapping[str, Any]) -> dict[tuple[str, str], int]:
     return {(r.bucket, r.key): r.size for r in records(raw_event) if r.size is not None}
 
 
+def skipped(logger: Any, metrics: Any, extra: dict[str, Any]) -> None:
+    """One log line and the RecordsSkipped metric (a wrong notification shows up as a count)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    logger.info("skipped", extra=extra)
+    metrics.add_metric("RecordsSkipped", MetricUnit.Count, 1)
+
+
 def handle_event(
     raw_event: Mapping[str, Any],
     settings: Settings,
@@ -65,7 +73,7 @@ def handle_event(
     """
     reports: list[dict[str, Any]] = []
     if "Records" not in raw_event:  # s3:TestEvent, sent when a notification is configured
-        logger.info("skipped", extra={"reason": "not a record event", "event": dict(raw_event)})
+        skipped(logger, metrics, {"reason": "not a record event", "event": dict(raw_event)})
         return {"deploys": reports}
     failures: list[tuple[str, Exception]] = []
     for record in records(raw_event):
@@ -73,13 +81,13 @@ def handle_event(
         reason = skip_reason(record.event_name, record.bucket, record.key, settings)
         action = actions.get(record_kind(record.key) or "")
         if reason or action is None:
-            logger.info("skipped", extra={**where, "reason": reason or "no handler for this kind"})
+            skipped(logger, metrics, {**where, "reason": reason or "no handler for this kind"})
             continue
         report = SyncReport(artifact=f"s3://{record.bucket}/{record.key}")
         try:
             action(record.bucket, record.key, report)
         except ArtifactGone as error:
-            logger.info("skipped", extra={**where, "reason": ARTIFACT_GONE, "detail": str(error)})
+            skipped(logger, metrics, {**where, "reason": ARTIFACT_GONE, "detail": str(error)})
             continue
         except Exception as error:
             publish_quietly(publish, report)

@@ -9,16 +9,16 @@ Retention keeps every file of a pinned release until the pin expires (docs/artif
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
 from typing import Any
 
 from staticsync.model.pins import MAX_PIN_DAYS, BadPinRequest, PinRequest, pin_request_key
 
 from .. import options
-from ..aws.reports import Waiter, describe
+from ..aws.reports import Waiter
 from ..env import Environment
 from ..errors import UsageError
+from .prune import show_staged
 from .status import add_live_arguments, settings_of
 
 DEFAULT_DAYS = 30
@@ -56,10 +56,5 @@ def run(args: argparse.Namespace, env: Environment | None = None) -> dict[str, A
     result: dict[str, Any] = {"uri": f"s3://{args.bucket}/{key}", "release": args.release, "app": args.app}
     if waiter is not None:
         result["report"] = waiter.wait(etag)
-    if args.json:
-        env.out(json.dumps(result, sort_keys=True))
-    else:
-        env.out(result["uri"])
-        if "report" in result:
-            env.out(describe(result["report"]))
+    show_staged(args, env, result)
     return result

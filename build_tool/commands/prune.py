@@ -94,10 +94,15 @@ def request_prune(client: Any, settings: Settings, args: argparse.Namespace, env
     result: dict[str, Any] = {"uri": f"s3://{args.bucket}/{key}", "request": request}
     if waiter is not None:
         result["report"] = waiter.wait(etag)
+    show_staged(args, env, result)
+    return 0
+
+
+def show_staged(args: argparse.Namespace, env: Environment, result: dict[str, Any]) -> None:
+    """A staged request's address (and with --wait, its report), or the whole record with --json."""
     if args.json:
         env.out(json.dumps(result, sort_keys=True))
-    else:
-        env.out(result["uri"])
-        if "report" in result:
-            env.out(describe(result["report"]))
-    return 0
+        return
+    env.out(result["uri"])
+    if "report" in result:
+        env.out(describe(result["report"]))

@@ -123,12 +123,7 @@ class RollbackRequest:
 
     @classmethod
     def parse(cls, data: bytes) -> RollbackRequest:
-        try:
-            document = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadRequest(f"not JSON: {error}") from None
-        if not isinstance(document, dict) or document.get("format") != REQUEST_FORMAT:
-            raise BadRequest(f"not a format {REQUEST_FORMAT} rollback request")
+        document = read_request(data, "rollback", BadRequest)
         request, release, replaces = (_id(document, name) for name in ("request", "release", "replaces"))
         artifact_key = document.get("artifact_key")
         if artifact_key is not None and not isinstance(artifact_key, str):
@@ -138,12 +133,27 @@ class RollbackRequest:
         return cls(request, release, replaces, artifact_key, str(document.get("requested_by", "")))
 
 
-def _id(document: dict[str, Any], name: str) -> str:
+def read_request(data: bytes, kind: str, error: type[ValueError]) -> dict[str, Any]:
+    """A staged request's JSON object of format REQUEST_FORMAT (rollback, prune, pin), or `error`."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise error(f"not JSON: {problem}") from None
+    if not isinstance(document, dict) or document.get("format") != REQUEST_FORMAT:
+        raise error(f"not a format {REQUEST_FORMAT} {kind} request")
+    return document
+
+
+def field_id(document: dict[str, Any], name: str, pattern: re.Pattern[str], error: type[ValueError]) -> str:
+    """The request's `name`, an id matching `pattern`, or `error` saying it is missing or invalid."""
     value = document.get(name)
-    pattern = REQUEST_ID if name == "request" else RELEASE_ID
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise BadRequest(f"{name} {value!r} is missing or not a valid id")
+        raise error(f"{name} {value!r} is missing or not a valid id")
     return value
+
+
+def _id(document: dict[str, Any], name: str) -> str:
+    return field_id(document, name, REQUEST_ID if name == "request" else RELEASE_ID, BadRequest)
 
 
 def planned_against(position: Position, etag: str | None) -> str:

@@ -18,14 +18,13 @@ request, and no app storage reading the live bucket, accepts that release.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from .contract import RELEASE_ID, dumps, format_timestamp
-from .order import REQUEST_ID
+from .order import REQUEST_ID, field_id, read_request
 
 PINS_DIR = "pins/"
 TOMBSTONE_NAME = "pruned.json"
@@ -135,12 +134,7 @@ class PinRequest:
 
     @classmethod
     def parse(cls, data: bytes) -> PinRequest:
-        try:
-            document = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise BadPinRequest(f"not JSON: {error}") from None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise BadPinRequest(f"not a format {FORMAT} pin request")
+        document = read_request(data, "pin", BadPinRequest)
         request, app = _id(document, "request", REQUEST_ID), _id(document, "app", REQUEST_ID)
         days = document.get("days")
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_PIN_DAYS:
@@ -149,10 +143,7 @@ class PinRequest:
 
 
 def _id(document: dict[str, object], name: str, pattern: re.Pattern[str]) -> str:
-    value = document.get(name)
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise BadPinRequest(f"{name} {value!r} is missing or not a valid id")
-    return value
+    return field_id(document, name, pattern, BadPinRequest)
 
 
 def pin_request_key(staging_prefix: str, request: str) -> str:
@@ -176,12 +167,6 @@ class Tombstone:
 def parse_prune_request(data: bytes) -> bool:
     """Whether a prune request ({"format": 1, "request": id, "dry_run": bool}) asks for a dry run;
     ValueError when it is not one."""
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"not JSON: {error}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"not a format {FORMAT} prune request")
-    if not isinstance(document.get("request"), str) or not REQUEST_ID.fullmatch(document["request"]):
-        raise ValueError(f"request {document.get('request')!r} is missing or not a valid id")
+    document = read_request(data, "prune", ValueError)
+    field_id(document, "request", REQUEST_ID, ValueError)
     return document.get("dry_run") is True

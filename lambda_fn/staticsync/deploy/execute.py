@@ -21,7 +21,7 @@ from ..model.order import META_PLANNED, planned_against
 from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..report import SyncReport
-from .upload import put_files, read_spans, upload_spans
+from .upload import Uploads, put_files, read_spans, upload_spans
 
 # Mutable (unhashed) files up to this size are read and checked in memory before any is written;
 # past it they are checked in a first pass and read again to upload.
@@ -48,7 +48,8 @@ class Executor:
         notifier: Notifier = SILENT,
         history_kept: bool = False,
     ) -> None:
-        self.client, self.settings, self.artifact, self.view = bucket.client, bucket.settings, artifact, view
+        self.bucket, self.artifact, self.view = bucket, artifact, view
+        self.client, self.settings = bucket.client, bucket.settings
         self.report, self.remaining_seconds, self.notifier = run.report, run.remaining_seconds, notifier
         self.policy = HeaderPolicy(self.settings, frozenset(view.record.files), view.hashed)
         self.uploaded = _counter(self.report, self.settings)
@@ -116,32 +117,16 @@ class Executor:
     def put(
         self, files: dict[str, bytes], paths: list[str] | tuple[str, ...], only_new: bool = False
     ) -> None:
-        put_files(
-            self.client,
-            self.settings,
-            self.artifact,
-            files,
-            paths,
-            self.policy,
-            self.uploaded,
-            only_new=only_new,
-        )
+        put_files(self.uploads(only_new), files, paths)
 
     def stream(
         self, paths: Any, only: frozenset[str] | None = None, keep_others: bool = False
     ) -> dict[str, bytes]:
         spans = self.artifact.spans(paths)
-        return upload_spans(
-            self.client,
-            self.settings,
-            self.artifact,
-            spans,
-            self.policy,
-            self.uploaded,
-            only=only,
-            keep_others=keep_others,
-            only_new=only is not None,
-        )
+        return upload_spans(self.uploads(only is not None), spans, only=only, keep_others=keep_others)
+
+    def uploads(self, only_new: bool) -> Uploads:
+        return Uploads(self.bucket, self.artifact, self.policy, self.uploaded, only_new)
 
     def keep_history(self, live: LiveState) -> None:
         """Write the release's history record, noting the live state it planned against (what

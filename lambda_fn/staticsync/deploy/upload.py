@@ -7,6 +7,7 @@ import io
 import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
@@ -14,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact, Span
 from ..artifact.stream import Large, check_member, span_files, upload_member
-from ..bucket import CONDITION_FAILED, MISSING, error_code
+from ..bucket import CONDITION_FAILED, MISSING, LiveBucket, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected
 from ..model.headers import HeaderPolicy
@@ -32,9 +33,32 @@ IN_FLIGHT_BYTES = 8 * 1024 * 1024
 PIECE_BYTES = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Uploads:
+    """Where one release's files go and how: the live bucket, the artifact they are read from, their
+    headers, who hears of each upload, and whether names are written only where absent."""
+
+    bucket: LiveBucket
+    artifact: Artifact
+    policy: HeaderPolicy
+    on_uploaded: Callable[[str, int], None]
+    only_new: bool = False
+
+    def put(self, path: str, data: bytes) -> None:
+        """One file already read and checked: its PUT, then its count."""
+        digest = self.artifact.record.files[path]
+        put_file(self.bucket, path, data, digest, self.policy.headers(path), only_new=self.only_new)
+        self.on_uploaded(path, len(data))
+
+    def put_large(self, path: str) -> None:
+        """A member too large to hold: streamed by parts, then counted."""
+        client, settings = self.bucket.client, self.bucket.settings
+        put_large(client, settings, self.artifact, path, self.policy.headers(path), only_new=self.only_new)
+        self.on_uploaded(path, self.artifact.size_of(path))
+
+
 def put_file(
-    client: Any,
-    settings: Settings,
+    bucket: LiveBucket,
     path: str,
     data: bytes,
     digest: str,
@@ -48,6 +72,7 @@ def put_file(
     that exists must already hold these bytes (a retry, a release going back and forth), and one
     that holds others is refused, never overwritten.
     """
+    client, settings = bucket.client, bucket.settings
     key = settings.live_key(path)
     metadata = {"sha256": digest}
     if only_new and (len(data) >= MULTIPART_BYTES and _holds(client, settings, path, digest)):
@@ -95,43 +120,21 @@ def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
     return True
 
 
-def put_files(
-    client: Any,
-    settings: Settings,
-    artifact: Artifact,
-    files: dict[str, bytes],
-    paths: Sequence[str],
-    policy: HeaderPolicy,
-    on_uploaded: Callable[[str, int], None],
-    *,
-    only_new: bool = False,
-) -> None:
+def put_files(uploads: Uploads, files: dict[str, bytes], paths: Sequence[str]) -> None:
     """Upload `paths`, already read and checked into `files`, one PUT each in parallel."""
 
     def put(path: str) -> None:
         data = files[path]
         if isinstance(data, Large):
-            put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
-            on_uploaded(path, artifact.size_of(path))
-            return
-        digest = artifact.record.files[path]
-        put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
-        on_uploaded(path, len(data))
+            uploads.put_large(path)
+        else:
+            uploads.put(path, data)
 
-    run_all(put, paths, settings.upload_concurrency)
+    run_all(put, paths, uploads.bucket.settings.upload_concurrency)
 
 
 def upload_spans(
-    client: Any,
-    settings: Settings,
-    artifact: Artifact,
-    spans: Sequence[Span],
-    policy: HeaderPolicy,
-    on_uploaded: Callable[[str, int], None],
-    *,
-    only: Collection[str] | None = None,
-    keep_others: bool = False,
-    only_new: bool = False,
+    uploads: Uploads, spans: Sequence[Span], *, only: Collection[str] | None = None, keep_others: bool = False
 ) -> dict[str, bytes]:
     """Stream the files of `spans` to S3: a few readers fetch and check spans, many workers PUT files.
 
@@ -141,6 +144,7 @@ def upload_spans(
     never held whole: its reader uploads it by parts. The first failure stops the readers and is
     raised once the running PUTs finish.
     """
+    artifact = uploads.artifact
     budget = ByteBudget(IN_FLIGHT_BYTES)
     stop = threading.Event()
     kept: dict[str, bytes] = {}
@@ -149,16 +153,14 @@ def upload_spans(
     def put(path: str, data: bytes) -> None:
         try:
             if not stop.is_set():
-                digest = artifact.record.files[path]
-                put_file(client, settings, path, data, digest, policy.headers(path), only_new=only_new)
-                on_uploaded(path, len(data))
+                uploads.put(path, data)
         except BaseException as error:
             stop.set()
             errors.append(error)
         finally:
             budget.release(len(data))
 
-    with ThreadPoolExecutor(max_workers=settings.upload_concurrency) as puts:
+    with ThreadPoolExecutor(max_workers=uploads.bucket.settings.upload_concurrency) as puts:
 
         def read(span: Span) -> None:
             for path, data in span_files(artifact, span, lazy=True):
@@ -171,8 +173,7 @@ def upload_spans(
                         kept[path] = data
                     continue
                 if isinstance(data, Large):  # streamed by this reader, in bounded parts
-                    put_large(client, settings, artifact, path, policy.headers(path), only_new=only_new)
-                    on_uploaded(path, artifact.size_of(path))
+                    uploads.put_large(path)
                     continue
                 budget.acquire(len(data))
                 puts.submit(put, path, data)

@@ -150,7 +150,7 @@ def put_back(bucket: LiveBucket, job: Restore, path: str, data: bytes) -> bool:
     if len(data) < MULTIPART_BYTES:  # conditions need a single PUT
         headers = headers | job.condition(path)
     try:
-        put_file(bucket.client, bucket.settings, path, data, digest, headers)
+        put_file(bucket, path, data, digest, headers)
     except ClientError as error:
         if error_code(error) not in CONDITION_FAILED:
             raise

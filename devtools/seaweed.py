@@ -333,21 +333,38 @@ def running_seaweed(
         yield server
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: a reader sees all of it or none."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a local S3 server in the foreground until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m devtools.seaweed", description=main.__doc__)
     parser.add_argument("--dir", type=Path, required=True, help="working and data directory")
     parser.add_argument("--buckets", default="artifacts,live", help="comma-separated names")
     parser.add_argument("--port", type=int, help="S3 port (default: a free one)")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        help="also write the exports to this file, whole, only once the server answers (it is removed "
+        "first, so `until [ -f FILE ]` waits for a ready server)",
+    )
     args = parser.parse_args(argv)
+    if args.env_file:
+        args.env_file.unlink(missing_ok=True)
     buckets = [name for name in args.buckets.split(",") if name]
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops weed too
     try:
         with running_seaweed(args.dir, buckets, s3_port=args.port) as server:
             print(f"S3 at {server.endpoint_url}, log {server.log_path}", file=sys.stderr)
             env = server.env()
-            print(*(f"export {name}={env[name]}" for name in EXPORTS), sep="\n")
-            print("unset AWS_PROFILE", flush=True)
+            exports = [*(f"export {name}={env[name]}" for name in EXPORTS), "unset AWS_PROFILE"]
+            print(*exports, sep="\n", flush=True)
+            if args.env_file:
+                write_whole(args.env_file, "".join(f"{line}\n" for line in exports))
             print("Ctrl-C stops the server", file=sys.stderr)
             while server.process and server.process.poll() is None:
                 time.sleep(0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 from unittest import mock
 
@@ -12,6 +13,7 @@ import boto3
 import pytest
 
 from devtools.seaweed import S3Server, WebhookConfig, running_seaweed
+from tests.handler import fresh_handler
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -56,3 +58,11 @@ def s3_env(s3_server: S3Server) -> Iterator[dict[str, str]]:
         mock.patch.object(boto3, "DEFAULT_SESSION", None),
     ):
         yield dict(os.environ)
+
+
+@pytest.fixture
+def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
+    """The Lambda's handler module, imported fresh against the server with empty buckets (a test file
+    that needs it configured otherwise, or its calls recorded, defines its own `app`)."""
+    with fresh_handler() as module:
+        yield module

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import pytest
 
 from build_tool.cli import main
 from build_tool.env import Environment
@@ -16,16 +13,9 @@ from staticsync.config import Settings
 from staticsync.model.pins import PINS_DIR
 from tests.conftest import FakeContext, load_event
 from tests.deploys import deploy_key
-from tests.handler import fresh_handler
 from tests.sites import stage_version
 
 SETTINGS = Settings(live_bucket="live")
-
-
-@pytest.fixture
-def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
-    with fresh_handler() as module:
-        yield module
 
 
 def pin(*argv: str) -> tuple[int, str]:

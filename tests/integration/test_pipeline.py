@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -23,7 +22,6 @@ from staticsync.report import SyncReport
 from tests.artifacts import read_packed
 from tests.conftest import FakeContext
 from tests.deploys import deploy_key
-from tests.handler import fresh_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENT_TIMEOUT = 10.0
@@ -76,19 +74,18 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @pytest.fixture
-def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
-    """The handler, imported fresh against the server; its S3 calls to the live bucket are recorded in
+def app(app: ModuleType) -> ModuleType:
+    """The shared handler (tests/integration/conftest.py); its S3 calls to the live bucket recorded in
     `app.calls` (the report object it writes to the artifacts bucket afterwards is not among them)."""
-    with fresh_handler() as module:
-        calls: list[tuple[str, str]] = []
-        module.calls = calls  # type: ignore[attr-defined]
+    calls: list[tuple[str, str]] = []
+    app.calls = calls  # type: ignore[attr-defined]
 
-        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-            if params.get("Bucket") == "live":
-                calls.append((model.name, params.get("Key", "")))
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if params.get("Bucket") == "live":
+            calls.append((model.name, params.get("Key", "")))
 
-        module.s3.meta.events.register("provide-client-params.s3", record)
-        yield module
+    app.s3.meta.events.register("provide-client-params.s3", record)
+    return app
 
 
 def upload_and_handle(app: ModuleType, s3: Any, s3_server: S3Server, artifact: Path) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,21 +12,20 @@ import pytest
 
 from devtools.seaweed import S3Server
 from staticsync.live.state import HISTORY_NAME
-from tests.handler import fresh_handler
 from tests.inprocess import ROOT, Done, cli
 from tests.integration.test_pipeline import upload_and_handle
 
 
 @pytest.fixture
-def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
-    """The handler, imported fresh; its S3 calls (operation, bucket, key) in `app.calls`."""
-    with fresh_handler() as module:
-        module.calls = []  # type: ignore[attr-defined]
-        module.s3.meta.events.register(
-            "provide-client-params.s3",
-            lambda params, model, **_: module.calls.append((model.name, params["Bucket"], params.get("Key"))),
-        )
-        yield module
+def app(app: ModuleType) -> ModuleType:
+    """The shared handler (tests/integration/conftest.py); its S3 calls (operation, bucket, key) in
+    `app.calls`."""
+    app.calls = []  # type: ignore[attr-defined]
+    app.s3.meta.events.register(
+        "provide-client-params.s3",
+        lambda params, model, **_: app.calls.append((model.name, params["Bucket"], params.get("Key"))),
+    )
+    return app
 
 
 class Example:

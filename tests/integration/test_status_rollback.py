@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,7 +25,6 @@ from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.order import JournalEntry
 from tests.conftest import FakeContext
 from tests.deploys import deploy_key
-from tests.handler import fresh_handler
 from tests.rollbacks import run_request, stage_request
 from tests.sites import commit, stage_version
 
@@ -53,13 +51,6 @@ def three_releases(s3: Any, s3_env: dict[str, str], empty_buckets: None, tmp_pat
         report = deploy_key(s3, SETTINGS, key)
         assert (report.outcome, report.sequence) == ("deployed", version)
     return keys
-
-
-@pytest.fixture
-def app(s3_env: dict[str, str]) -> Iterator[ModuleType]:
-    """The handler, imported fresh against the server (as in test_wait.py)."""
-    with fresh_handler() as module:
-        yield module
 
 
 def handle_request_event(app: ModuleType, s3_server: S3Server) -> None:

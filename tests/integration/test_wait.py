@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -16,17 +16,9 @@ from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.notify.report_object import normal_etag, report_key
 from tests.conftest import FakeContext
-from tests.handler import fresh_handler
 
 EVENT_TIMEOUT = 10.0
 FILES = {"css/app.css": b"body { color: teal }", "robots.txt": b"User-agent: *\n"}
-
-
-@pytest.fixture
-def app(s3_env: dict[str, str], empty_buckets: None) -> Iterator[ModuleType]:
-    """The handler, imported fresh against the server (as in test_pipeline.py)."""
-    with fresh_handler() as module:
-        yield module
 
 
 def handle_next_event(app: ModuleType, s3_server: S3Server) -> None:

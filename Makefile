@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m devtools.demo
 
-# Under 5 minutes on a quiet 2-core machine: the checks, then every test on two workers.
+# About 5 minutes on a quiet 2-core machine: the checks, then every test on three workers (the
+# integration tests wait on SeaweedFS more than they compute, so three keep two cores busy).
 test: lint sam docs model
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 3
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -47,7 +47,7 @@ def judge_history(
         return
     if kept.metadata.get(META_PLANNED) == planned_against(live.position, live.etag) and reads.pruned():
         raise ArtifactRejected(
-            "superseded",
+            "not_retained",
             f"release {view.release} was pruned by retention while its deploy waited for a retry: "
             "stage it again as a new release",
         )
@@ -80,9 +80,8 @@ def newer_by_ancestry(view: ReleaseView, live: LiveState) -> bool:
 def start_rollback(
     bucket: LiveBucket, request: RollbackRequest, view: ReleaseView, live: LiveState, report: SyncReport
 ) -> bool:
-    """Judge a rollback request against the live state and claim its one execution; False: no-op
-    (it ran already, or its target is live). A request that cannot run is rejected, never reported
-    as a success."""
+    """Judge a rollback request against the live state and claim its one execution; False: a replay of
+    a request that ran. A request that cannot run is rejected, never reported as a success."""
     client, settings = bucket.client, bucket.settings
     if view.release != request.release:
         raise ArtifactRejected(

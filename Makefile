@@ -8,9 +8,15 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,cdk]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# Django 4.2 beside the venv's newer one, for the test of its STATICFILES_STORAGE setting.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target $(VENV)/django42 'Django>=4.2,<4.3'
+	touch $@
+
+# The CDK construct's test (tests/functional/test_cdk.py) needs aws-cdk-lib (about 430 MB): only `make test`
+# installs it, so `make demo` stays small.
+$(VENV)/.cdk: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,cdk]'
 	touch $@
 
 demo: $(VENV)/.installed
@@ -18,7 +24,7 @@ demo: $(VENV)/.installed
 
 # About 5 minutes on a quiet 2-core machine: the checks, then every test on three workers (the
 # integration tests wait on SeaweedFS more than they compute, so three keep two cores busy).
-test: lint sam docs model
+test: lint sam docs model $(VENV)/.cdk
 	$(PY) -m pytest -n 3
 
 lint: $(VENV)/.installed

@@ -40,8 +40,8 @@ from staticsync.model.contract import (  # noqa: E402
     META_TAIL_BYTES,
     RELEASE_NAME,
     ReleaseRecord,
-    hashed_name,
 )
+from staticsync.model.names import hashed_name  # noqa: E402
 
 LARGE_MB = (21, 27, 33, 41, 49)
 WORDS = ("static", "données", "компонент", "画像", "app", "vendor", "ελληνικά", "css", "ünïcode", "js")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from staticsync.config import Settings
-from staticsync.model.contract import SIBLING_SUFFIXES, looks_hashed, original_of
+from staticsync.model.names import SIBLING_SUFFIXES, looks_hashed, original_of
 from staticsync.notify.report_object import report_key_for, split_uri
 
 KINDS = {

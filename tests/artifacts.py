@@ -13,7 +13,8 @@ from build_tool.aws.staging import stage
 from build_tool.build.pack import Packed, pack
 from build_tool.build.recipe import Recipe
 from build_tool.build.release import ReleaseInfo
-from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, hashed_name, parse_release
+from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, parse_release
+from staticsync.model.names import hashed_name
 
 
 def collected_tree(files: dict[str, bytes]) -> dict[str, bytes]:

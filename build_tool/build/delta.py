@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from staticsync.model.contract import SIBLING_SUFFIXES, original_of
+from staticsync.model.names import SIBLING_SUFFIXES, original_of
 from staticsync.model.plan import LiveState
 
 from ..errors import UsageError

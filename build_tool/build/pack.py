@@ -11,14 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from staticsync.model.contract import (
-    FILES_DIR,
-    MANIFEST_NAME,
-    RELEASE_NAME,
-    STORED_EXTENSIONS,
-    ReleaseRecord,
-    unsafe_path_reason,
-)
+from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, STORED_EXTENSIONS, ReleaseRecord
+from staticsync.model.names import unsafe_path_reason
 
 from .cache import DEFLATE, DEFLATE_LEVEL, CompressionCache, CompressionStats, deflate_from
 from .delta import Base, digest_of, release_files

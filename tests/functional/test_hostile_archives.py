@@ -33,8 +33,8 @@ from staticsync.model.contract import (
     META_TAIL_BYTES,
     RELEASE_NAME,
     dumps,
-    unsafe_path_reason,
 )
+from staticsync.model.names import unsafe_path_reason
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 from tests.conftest import load_event

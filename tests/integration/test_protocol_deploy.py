@@ -27,7 +27,8 @@ from staticsync.errors import OutOfTime
 from staticsync.live.journal import claim_entry
 from staticsync.live.state import HISTORY_NAME
 from staticsync.meter import RequestMeter
-from staticsync.model.contract import MANIFEST_NAME, hashed_name
+from staticsync.model.contract import MANIFEST_NAME
+from staticsync.model.names import hashed_name
 from staticsync.model.order import JournalEntry
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact

@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 from hypothesis import given
 from hypothesis import strategies as st
 
-from staticsync.model.contract import hashed_name
+from staticsync.model.names import hashed_name
 
 SPECIAL = ["app.min.js", ".htaccess", "LICENSE", "a b.css", "x.tar.gz", "%41.css", "é.css"]
 SEGMENT = st.text(

@@ -13,7 +13,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from staticsync.artifact.zipdir import Directory, ZipFormatError, data_start, inflate, read_directory
-from staticsync.model.contract import FILES_DIR, unsafe_path_reason
+from staticsync.model.contract import FILES_DIR
+from staticsync.model.names import unsafe_path_reason
 
 
 def reference_reason(path: str) -> str | None:

@@ -14,12 +14,11 @@ from ..model.contract import (
     MANIFEST_NAME,
     RELEASE_NAME,
     ReleaseRecord,
-    hashed_name_of,
-    hashed_sources,
     load_release,
     parse_manifest,
     release_of,
 )
+from ..model.names import hashed_name_of, hashed_sources
 from .members import (
     check_entries,
     check_layout,

@@ -8,14 +8,8 @@ from collections.abc import Collection, Iterable, Mapping
 
 from ..config import Settings
 from ..errors import ArtifactRejected
-from ..model.contract import (
-    FILES_DIR,
-    MANIFEST_NAME,
-    RELEASE_NAME,
-    ReleaseRecord,
-    split_family,
-    unsafe_path_reason,
-)
+from ..model.contract import FILES_DIR, MANIFEST_NAME, RELEASE_NAME, ReleaseRecord
+from ..model.names import split_family, unsafe_path_reason
 from .zipdir import DEFLATED, LOCAL, STORED, Directory
 
 COMPRESSIONS = frozenset({STORED, DEFLATED})

@@ -230,6 +230,6 @@ def test_a_staged_delta_is_no_rollback_target_while_its_base_is_not_live() -> No
 
 
 def test_a_delta_refused_for_its_base_is_judged_again_when_staged_again() -> None:
-    from staticsync.deploy.run import LIVE_RELATIVE
+    from staticsync.deploy.tags import LIVE_RELATIVE
 
     assert {"base_not_live", "not_retained"} <= LIVE_RELATIVE

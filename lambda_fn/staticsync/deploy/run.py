@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 from ..artifact.archive import Artifact
 from ..artifact.ranged import S3Range, SparseFile
 from ..bucket import LiveBucket, Run, Staged, error_code
+from ..config import Settings
 from ..errors import ArtifactRejected
+from ..live.objects import Found
 from ..live.state import Known, kept_body, kept_history, read_live, write_history
 from ..live.walk import was_pruned
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
@@ -25,24 +27,10 @@ from ..notify.report_object import normal_etag
 from ..report import SyncReport
 from .execute import Executor
 from .judge import HistoryReads, judge_history, start_rollback
+from .tags import ALREADY_REJECTED, REQUEST_LEVEL, previous_rejection, rejection_tags
 
-TAG_KEY, TAG_REJECTED = "staticsync", "rejected"
-TAG_REASON, TAG_ETAG = "staticsync-reason", "staticsync-etag"
-REJECTED_TAG = {"TagSet": [{"Key": TAG_KEY, "Value": TAG_REJECTED}]}
-ALREADY_REJECTED = "already_rejected"
 # Artifacts up to this size have the live state read beside their first read (live_reader).
 BESIDE_BYTES = 64 * 1024 * 1024
-# Verdicts about the live state, not the bytes: what is live may change, so they are not final.
-LIVE_RELATIVE = frozenset(
-    {"stale_artifact", "release_id_reused", "rollback_required", "future_timestamp", "rollback_conflict"}
-    | {"base_not_live", "not_retained"}  # a delta's base may be live again later
-    | {"superseded", "never_live", "request_not_run"}  # judged against one live bucket's history
-)
-# Verdicts about a rollback request, not about the artifact it names: the artifact is never tagged
-# for them, so one wrong request cannot disable rollbacks to a good release.
-REQUEST_LEVEL = frozenset(
-    {"rollback_mismatch", "rollback_conflict", "never_live", "request_not_run", "not_retained"}
-)
 
 
 class Source(Protocol):
@@ -150,35 +138,6 @@ def open_artifact(client: Any, staged: Staged) -> S3Range:
         raise
 
 
-def rejection_tags(error: ArtifactRejected, source: S3Range | None) -> dict[str, Any]:
-    """staticsync=rejected, with the reason and the ETag of the bytes that were rejected."""
-    tags = [*REJECTED_TAG["TagSet"], {"Key": TAG_REASON, "Value": error.code}]
-    if source is not None:
-        tags.append({"Key": TAG_ETAG, "Value": source.etag.strip('"')})
-    return {"TagSet": tags}
-
-
-def previous_rejection(client: Any, source: S3Range) -> str | None:
-    """The reason these very bytes were found bad before, or None.
-
-    The first GET says how many tags the object has (x-amz-tagging-count) but not which, so only an
-    artifact that has tags costs one more request. The ETag in the tag keeps a rejection from
-    sticking to a corrected artifact staged under the same key while the bad one was tagged. A stale
-    artifact is judged again: after a rollback of the live site it may be the newest.
-    """
-    if not source.tag_count:
-        return None
-    try:
-        response = client.get_object_tagging(Bucket=source.bucket, Key=source.key)
-    except ClientError:
-        return None  # tags unreadable (e.g. no s3:GetObjectTagging): validating again is safe
-    tags = {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
-    reason = tags.get(TAG_REASON, "unknown")
-    if tags.get(TAG_KEY) != TAG_REJECTED or tags.get(TAG_ETAG) != source.etag.strip('"'):
-        return None
-    return None if reason in LIVE_RELATIVE else reason
-
-
 def _deploy(
     bucket: LiveBucket,
     source: Source,
@@ -187,23 +146,10 @@ def _deploy(
     request: RollbackRequest | None,
     notifier: Notifier,
 ) -> None:
-    client, settings, report = bucket.client, bucket.settings, run.report
+    settings, report = bucket.settings, run.report
     report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
-    expected = source.metadata.get(META_RELEASE_SHA256)
-    if not expected:
-        raise ArtifactRejected(
-            "missing_checksum",
-            "the artifact has no release-sha256 metadata: stage it with build_tool",
-        )
-    artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, expected)
-    view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
-    report.release, report.files_total = view.release, view.record.file_count
-    report.commit = view.record.source_commit
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as beside:
-        # Whether the release has a record already (a retry, a replay) is read beside the live state.
-        kept_future = beside.submit(kept_history, client, settings, view.release)
-        live = live_state(Known(expected, view))
-        kept = kept_future.result()
+    artifact, view = open_checked(source, settings, report)
+    live, kept = read_beside(bucket, live_state, Known(artifact_digest(source), view))
     report.live_release_before = report.live_release_after = live.release
     intent = Intent(source.uri, datetime.now(UTC))
     if request is not None:
@@ -213,17 +159,56 @@ def _deploy(
             return
     plan = make_plan(view, live, intent, owned=(settings.history_prefix,))
     report.files_unchanged = len(plan.unchanged)
-    reads = HistoryReads(
-        functools.partial(kept_body, client, settings, view.release),
-        functools.partial(was_pruned, client, settings, view.release),
-    )
-    judge_history(kept, artifact, view, live, intent if plan.cutover else None, reads)
+    judge_history(kept, artifact, view, live, intent if plan.cutover else None, history_reads(bucket, view))
     if plan.cutover is None:
         report.outcome = "unchanged"
         if view.release != live.release and kept is None:
-            # The live bytes under another id (a commit that changed no static file): its record is
-            # kept, so an app pinned to this id starts (PinnedManifestStaticFilesStorage).
-            now = {META_PLANNED: planned_against(live.position, live.etag)}
-            write_history(client, settings, view.release, artifact.release_bytes, view.manifest_bytes, now)
+            keep_alias(bucket, artifact, view, live)
         return
     Executor(bucket, artifact, view, run, notifier, history_kept=kept is not None).run(plan, live, intent)
+
+
+def artifact_digest(source: Source) -> str:
+    """The release.json SHA-256 the artifact was staged with (build_tool's metadata), or a rejection."""
+    expected = source.metadata.get(META_RELEASE_SHA256)
+    if not expected:
+        raise ArtifactRejected(
+            "missing_checksum",
+            "the artifact has no release-sha256 metadata: stage it with build_tool",
+        )
+    return expected
+
+
+def open_checked(source: Source, settings: Settings, report: SyncReport) -> tuple[Artifact, ReleaseView]:
+    """The artifact opened and checked against the contract, and its view; the report names it."""
+    artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, artifact_digest(source))
+    view = ReleaseView(artifact.record, artifact.manifest_bytes, artifact.manifest, artifact.inherited)
+    report.release, report.files_total = view.release, view.record.file_count
+    report.commit = view.record.source_commit
+    return artifact, view
+
+
+def read_beside(
+    bucket: LiveBucket, live_state: Callable[[Known], LiveState], known: Known
+) -> tuple[LiveState, Found | None]:
+    """The live state, and beside it the HEAD of the release's own record (a retry, a replay)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history") as beside:
+        kept = beside.submit(kept_history, bucket.client, bucket.settings, known.view.release)
+        return live_state(known), kept.result()
+
+
+def history_reads(bucket: LiveBucket, view: ReleaseView) -> HistoryReads:
+    client, settings, release = bucket.client, bucket.settings, view.release
+    return HistoryReads(
+        functools.partial(kept_body, client, settings, release),
+        functools.partial(was_pruned, client, settings, release),
+    )
+
+
+def keep_alias(bucket: LiveBucket, artifact: Artifact, view: ReleaseView, live: LiveState) -> None:
+    """The live bytes under another id (a commit that changed no static file): its record is kept, so
+    an app pinned to this id starts (PinnedManifestStaticFilesStorage)."""
+    now = {META_PLANNED: planned_against(live.position, live.etag)}
+    write_history(
+        bucket.client, bucket.settings, view.release, artifact.release_bytes, view.manifest_bytes, now
+    )

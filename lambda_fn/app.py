@@ -19,14 +19,8 @@ from staticsync.model.events import ARTIFACT, PIN_REQUEST, PRUNE_REQUEST, ROLLBA
 from staticsync.notify.cutover import Notifier
 from staticsync.notify.keyvaluestore import SiblingStore
 from staticsync.notify.report_object import write_report
-from staticsync.operations.prune import (
-    PruneReport,
-    handle_pin_request,
-    handle_prune_request,
-    is_scheduled,
-    prune_after_cutover,
-    prune_live,
-)
+from staticsync.operations.prune import PruneReport, is_scheduled, prune_after_cutover, prune_live
+from staticsync.operations.requests import handle_pin_request, handle_prune_request
 from staticsync.operations.rollback import handle_request
 from staticsync.report import SyncReport
 

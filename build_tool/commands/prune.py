@@ -16,7 +16,8 @@ from typing import Any
 
 from staticsync.config import Settings
 from staticsync.model.retention import DEFAULT_KEEP, DEFAULT_MAX_DELETES
-from staticsync.operations.prune import REQUEST_FORMAT, prune_live, request_object_key
+from staticsync.operations.prune import REQUEST_FORMAT, prune_live
+from staticsync.operations.requests import request_object_key
 
 from .. import options
 from ..aws.reports import Waiter, describe

@@ -22,12 +22,8 @@ from staticsync.errors import OutOfTime
 from staticsync.live.journal import entry_key
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.pins import MAX_REQUEST_BYTES, pin_request_key
-from staticsync.operations.prune import (
-    handle_pin_request,
-    handle_prune_request,
-    prune_live,
-    request_object_key,
-)
+from staticsync.operations.prune import prune_live
+from staticsync.operations.requests import handle_pin_request, handle_prune_request, request_object_key
 from staticsync.report import SyncReport
 from tests.artifacts import build, stage_artifact
 from tests.deploys import deploy_key

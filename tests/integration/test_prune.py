@@ -21,7 +21,8 @@ from staticsync.live.state import read_record
 from staticsync.model.contract import MANIFEST_NAME
 from staticsync.model.events import PRUNE_REQUEST, record_kind
 from staticsync.model.pins import parse_prune_request
-from staticsync.operations.prune import RETIRED_TAG, handle_prune_request, prune_live, request_object_key
+from staticsync.operations.prune import RETIRED_TAG, prune_live
+from staticsync.operations.requests import handle_prune_request, request_object_key
 from staticsync.report import SyncReport
 from tests.artifacts import stage_artifact
 from tests.deploys import deploy_key

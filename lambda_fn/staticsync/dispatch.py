@@ -56,6 +56,41 @@ def skipped(logger: Any, metrics: Any, extra: dict[str, Any]) -> None:
     metrics.add_metric("RecordsSkipped", MetricUnit.Count, 1)
 
 
+@dataclass(frozen=True)
+class Outlets:
+    """Where a record's outcome goes: the log, the metrics, and the report object CI waits on."""
+
+    logger: Any
+    metrics: Any
+    publish: Callable[[SyncReport], Any]
+
+
+def run_record(record: Any, action: Action, out: Outlets) -> tuple[SyncReport | None, Exception | None]:
+    """Run one record's action: the report to return (None when the object is gone or the action
+    raised) and the failure to raise once every record has had its turn (None when none)."""
+    where = {"bucket": record.bucket, "key": record.key}
+    report = SyncReport(artifact=f"s3://{record.bucket}/{record.key}")
+    try:
+        action(record.bucket, record.key, report)
+    except ArtifactGone as error:
+        skipped(out.logger, out.metrics, {**where, "reason": ARTIFACT_GONE, "detail": str(error)})
+        return None, None
+    except Exception as error:
+        publish_quietly(out.publish, report)
+        out.logger.exception("deploy failed", extra=report.as_log())
+        report.add_metrics(out.metrics)
+        return None, error
+    failure: Exception | None = None
+    try:
+        out.publish(report)
+    except Exception as error:
+        out.logger.exception("report not written", extra=report.as_log())
+        failure = error
+    out.logger.info("deploy finished", extra=report.as_log())
+    report.add_metrics(out.metrics)
+    return report, failure
+
+
 def handle_event(
     raw_event: Mapping[str, Any],
     settings: Settings,
@@ -77,32 +112,17 @@ def handle_event(
         return {"deploys": reports}
     failures: list[tuple[str, Exception]] = []
     for record in records(raw_event):
-        where = {"bucket": record.bucket, "key": record.key}
         reason = skip_reason(record.event_name, record.bucket, record.key, settings)
         action = actions.get(record_kind(record.key) or "")
         if reason or action is None:
+            where = {"bucket": record.bucket, "key": record.key}
             skipped(logger, metrics, {**where, "reason": reason or "no handler for this kind"})
             continue
-        report = SyncReport(artifact=f"s3://{record.bucket}/{record.key}")
-        try:
-            action(record.bucket, record.key, report)
-        except ArtifactGone as error:
-            skipped(logger, metrics, {**where, "reason": ARTIFACT_GONE, "detail": str(error)})
-            continue
-        except Exception as error:
-            publish_quietly(publish, report)
-            logger.exception("deploy failed", extra=report.as_log())
-            report.add_metrics(metrics)
-            failures.append((report.artifact, error))
-            continue
-        try:
-            publish(report)
-        except Exception as error:
-            logger.exception("report not written", extra=report.as_log())
-            failures.append((report.artifact, error))
-        logger.info("deploy finished", extra=report.as_log())
-        report.add_metrics(metrics)
-        reports.append(report.as_log())
+        report, failure = run_record(record, action, Outlets(logger, metrics, publish))
+        if failure is not None:
+            failures.append((f"s3://{record.bucket}/{record.key}", failure))
+        if report is not None:
+            reports.append(report.as_log())
     raise_failures(failures)
     return {"deploys": reports}
 

@@ -144,48 +144,57 @@ def upload_spans(
     never held whole: its reader uploads it by parts. The first failure stops the readers and is
     raised once the running PUTs finish.
     """
-    artifact = uploads.artifact
-    budget = ByteBudget(IN_FLIGHT_BYTES)
-    stop = threading.Event()
-    kept: dict[str, bytes] = {}
-    errors: list[BaseException] = []  # the first PUT failure; futures are not kept (100,000 of them)
+    return Stream(uploads, only, keep_others).run(spans)
 
-    def put(path: str, data: bytes) -> None:
+
+class Stream:
+    """One streamed upload: its readers, its PUT workers, the bytes they may hold, its first failure."""
+
+    def __init__(self, uploads: Uploads, only: Collection[str] | None, keep_others: bool) -> None:
+        self.uploads, self.only, self.keep_others = uploads, only, keep_others
+        self.budget = ByteBudget(IN_FLIGHT_BYTES)
+        self.stop = threading.Event()
+        self.kept: dict[str, bytes] = {}
+        self.errors: list[BaseException] = []  # the first PUT failure; futures are not kept (100,000)
+
+    def run(self, spans: Sequence[Span]) -> dict[str, bytes]:
+        artifact = self.uploads.artifact
+        with ThreadPoolExecutor(max_workers=self.uploads.bucket.settings.upload_concurrency) as puts:
+            try:
+                reads = [piece for span in spans for piece in pieces(artifact, span)]
+                run_all(lambda span: self.read(span, puts), reads, READERS)
+            except BaseException:
+                self.stop.set()
+                raise
+        if self.errors:
+            raise self.errors[0]
+        return self.kept
+
+    def read(self, span: Span, puts: ThreadPoolExecutor) -> None:
+        artifact = self.uploads.artifact
+        for path, data in span_files(artifact, span, lazy=True):
+            if self.stop.is_set():
+                return
+            if self.only is not None and path not in self.only:
+                if isinstance(data, Large):
+                    check_member(artifact, path)
+                if self.keep_others:
+                    self.kept[path] = data
+            elif isinstance(data, Large):  # streamed by this reader, in bounded parts
+                self.uploads.put_large(path)
+            else:
+                self.budget.acquire(len(data))
+                puts.submit(self.put, path, data)
+
+    def put(self, path: str, data: bytes) -> None:
         try:
-            if not stop.is_set():
-                uploads.put(path, data)
+            if not self.stop.is_set():
+                self.uploads.put(path, data)
         except BaseException as error:
-            stop.set()
-            errors.append(error)
+            self.stop.set()
+            self.errors.append(error)
         finally:
-            budget.release(len(data))
-
-    with ThreadPoolExecutor(max_workers=uploads.bucket.settings.upload_concurrency) as puts:
-
-        def read(span: Span) -> None:
-            for path, data in span_files(artifact, span, lazy=True):
-                if stop.is_set():
-                    return
-                if only is not None and path not in only:
-                    if isinstance(data, Large):
-                        check_member(artifact, path)
-                    if keep_others:
-                        kept[path] = data
-                    continue
-                if isinstance(data, Large):  # streamed by this reader, in bounded parts
-                    uploads.put_large(path)
-                    continue
-                budget.acquire(len(data))
-                puts.submit(put, path, data)
-
-        try:
-            run_all(read, [piece for span in spans for piece in pieces(artifact, span)], READERS)
-        except BaseException:
-            stop.set()
-            raise
-    if errors:
-        raise errors[0]
-    return kept
+            self.budget.release(len(data))
 
 
 def pieces(artifact: Artifact, span: Span, limit: int | None = None) -> list[Span]:

@@ -89,18 +89,7 @@ def start_rollback(
             f"the artifact holds release {view.release}, not {request.release} the request names",
         )
     verdict = judge_request(request, live.release, live.position)
-    if verdict == "conflict":
-        raise ArtifactRejected(
-            "rollback_conflict",
-            f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
-            "live now: it was not run (make a new request against the live release)",
-        )
-    if verdict == "already_live":
-        raise ArtifactRejected(
-            "request_not_run",
-            f"rollback request {request.request} was not run: {request.release} is live already, but "
-            f"not by this request (it replaces {request.replaces}, which is not live)",
-        )
+    refuse_unrunnable(verdict, request, live)
     if verdict is not None:
         report.outcome, report.reason = "unchanged", verdict  # it ran: a replay of it
         return False
@@ -122,6 +111,23 @@ def start_rollback(
             f"over; it is not run now: make a new request against the live release {live.release}",
         )
     return True
+
+
+def refuse_unrunnable(verdict: str | None, request: RollbackRequest, live: LiveState) -> None:
+    """Reject a request that may not run now: its replaced release is not live (`rollback_conflict`),
+    or its target is live but not by this request, which never ran (`request_not_run`)."""
+    if verdict == "conflict":
+        raise ArtifactRejected(
+            "rollback_conflict",
+            f"rollback request {request.request} replaces {request.replaces}, but {live.release} is "
+            "live now: it was not run (make a new request against the live release)",
+        )
+    if verdict == "already_live":
+        raise ArtifactRejected(
+            "request_not_run",
+            f"rollback request {request.request} was not run: {request.release} is live already, but "
+            f"not by this request (it replaces {request.replaces}, which is not live)",
+        )
 
 
 def request_went_live(bucket: LiveBucket, request: RollbackRequest, live: LiveState) -> bool:

@@ -54,6 +54,8 @@ POLICY = HeaderPolicy.for_release(Settings(live_bucket="live"), FILES, MANIFEST)
         ("img/logo.svgz", "image/svg+xml", SHORT, "gzip"),
         ("img/photo.JPG", "image/jpeg", SHORT, None),
         ("fonts/icons.ttc", "font/collection", SHORT, None),
+        ("admin/img/LICENSE", "text/plain; charset=utf-8", SHORT, None),
+        ("admin/img/LICENSE.2c54f4e1ca1c", "text/plain; charset=utf-8", SHORT, None),  # hashed, no extension
     ],
 )
 def test_headers_by_kind_of_file(path: str, content_type: str, cache: str, encoding: str | None) -> None:
@@ -81,9 +83,11 @@ def test_every_static_file_django_and_the_example_ship_has_a_real_type() -> None
     import django
 
     from staticsync.model.headers import DEFAULT_CONTENT_TYPE, content_type
+    from staticsync.model.names import hashed_name
 
     roots = [Path(django.__file__).parent / "contrib", Path(__file__).parents[2] / "example"]
     files = [p for root in roots for p in root.rglob("static/**/*") if p.is_file()]
     assert len(files) > 100
-    unknown = sorted({p.suffix for p in files if content_type(p.name) == DEFAULT_CONTENT_TYPE})
+    names = [name for p in files for name in (p.name, hashed_name(p.name, b"the collected copy"))]
+    unknown = sorted({name for name in names if content_type(name) == DEFAULT_CONTENT_TYPE})
     assert unknown == []

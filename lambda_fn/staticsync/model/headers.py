@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -138,9 +139,14 @@ TEXT_NAMES = frozenset(
 )
 
 
+HASH_SUFFIX = re.compile(r"\.[0-9a-f]{12}")  # Django's hash of a file without an extension: LICENSE.<hash>
+
+
 def content_type(path: str) -> str:
     name = posixpath.basename(path)
     stem, extension = posixpath.splitext(name)
+    if HASH_SUFFIX.fullmatch(extension):
+        stem, extension = posixpath.splitext(stem)
     if not extension and stem.upper() in TEXT_NAMES:
         return CONTENT_TYPES[".txt"]
     return CONTENT_TYPES.get(extension.lower(), DEFAULT_CONTENT_TYPE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,16 @@ def tags(client: Any, key: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in client.get_object_tagging(Bucket="artifacts", Key=key)["TagSet"]}
 
 
-def dies_before_the_cutover() -> Iterator[float]:
-    """Time left as the deploy asks before uploading, before its record, then before its cutover."""
-    return itertools.chain([900.0, 900.0], itertools.repeat(1.0))
+def dies_before_the_cutover() -> Callable[[], float]:
+    """Time left as the deploy asks before uploading, before its claim, then before its cutover."""
+    left = itertools.chain([900.0, 900.0], itertools.repeat(1.0))
+    return lambda: next(left)
+
+
+def dead_before_the_cutover(client: Any, settings: Settings, key: str) -> None:
+    """Deploy `key` in an invocation that runs out of time right before its cutover."""
+    with pytest.raises(OutOfTime):
+        deploy_key(client, settings, key, remaining_seconds=dies_before_the_cutover())
 
 
 def test_rejected_artifacts_leave_no_claim_and_no_record_and_never_block_a_later_deploy(
@@ -147,9 +154,7 @@ def test_a_lambda_retry_of_a_deploy_whose_claim_a_later_cutover_stepped_over_is_
     client, settings = live
     deployed(client, settings, stage(client, tmp_path, 1, shallow=True))
     v2 = stage(client, tmp_path, 2, shallow=True)
-    clock = dies_before_the_cutover()
-    with pytest.raises(OutOfTime):
-        deploy_key(client, settings, v2, remaining_seconds=lambda: next(clock))
+    dead_before_the_cutover(client, settings, v2)
     assert deployed(client, settings, stage(client, tmp_path, 3, shallow=True)).sequence == 3
 
     retry = deploy_key(client, settings, v2)
@@ -165,9 +170,7 @@ def test_a_retry_with_nothing_cut_over_since_resumes_its_own_claim(
     client, settings = live
     deployed(client, settings, stage(client, tmp_path, 1, shallow=True))
     v2 = stage(client, tmp_path, 2, shallow=True)
-    clock = dies_before_the_cutover()
-    with pytest.raises(OutOfTime):
-        deploy_key(client, settings, v2, remaining_seconds=lambda: next(clock))
+    dead_before_the_cutover(client, settings, v2)
 
     assert deployed(client, settings, v2).sequence == 2
     assert check_live(client, settings) == []
@@ -236,9 +239,8 @@ def test_a_rollback_request_that_never_ran_is_not_reported_as_a_success(
     v2 = stage(client, tmp_path, 2)
     deployed(client, settings, v2)
     request = stage_request(client, "late", "v1", "v2", v1)
-    clock = dies_before_the_cutover()
     with pytest.raises(OutOfTime):  # the request's deploy dies before its cutover
-        request_key(client, settings, request, remaining_seconds=lambda: next(clock))
+        request_key(client, settings, request, remaining_seconds=dies_before_the_cutover())
     # Meanwhile v3 goes live, and another request takes the site back to v2.
     deployed(client, settings, stage(client, tmp_path, 3))
     assert run_request(client, settings, stage_request(client, "back", "v2", "v3", v2)).outcome == "deployed"
@@ -318,10 +320,8 @@ def test_a_deploy_whose_claim_is_above_a_cutover_that_landed_late_is_newer_not_s
     with ThreadPoolExecutor(max_workers=1) as pool:
         v2 = pool.submit(deploy_key, late, settings, stage(client, tmp_path, 2, shallow=True))
         assert reached.wait(30)
-        clock = dies_before_the_cutover()
         v3 = stage(client, tmp_path, 3, shallow=True)
-        with pytest.raises(OutOfTime):  # v3 claims above v2's claim, then dies before its cutover
-            deploy_key(client, settings, v3, remaining_seconds=lambda: next(clock))
+        dead_before_the_cutover(client, settings, v3)  # v3 claims above v2's claim
         go.set()
         assert v2.result().outcome == "deployed"  # v2's cutover lands, under v3's claim
 

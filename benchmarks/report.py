@@ -15,6 +15,7 @@ TOOLS = ("static-deploy", "collectfasta", "collect+aws-s3-sync", "django-storage
 PHASES = ("setup", "django_start", "collect", "compress", "pack", "upload")
 SCENARIO_NAMES = {
     "first": "first deploy (empty bucket)",
+    "first_plain": "first deploy without siblings (ManifestStaticFilesStorage)",
     "nochange": "no change",
     "onefile": "one file changed",
     "ci_cached": "fresh CI checkout, one file changed, build cache restored",

@@ -42,7 +42,9 @@ WORKERS = (4, 8, 16, 32, 64, 128)
 MANIFEST = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
 WHITENOISE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
 DJANGO_STORAGES = "storages.backends.s3.S3ManifestStaticStorage"
-SCENARIOS = ("first", "nochange", "onefile", "ci_cached", "ci_nocache", "live100k")
+SCENARIOS = ("first", "first_plain", "nochange", "onefile", "ci_cached", "ci_nocache", "live100k")
+# first_plain: a first deploy without siblings (--storage ManifestStaticFilesStorage: no .gz/.br), into a
+# live prefix of its own; static-deploy only (what the cold deploy costs without its compression).
 # live100k (one file changed into a live prefix that holds --live-objects old files): static-deploy and
 # Collectfasta only, run 0 only (the fill takes a while), by default on the real set only.
 LIVE100K_TOOLS = ("static-deploy", "collectfasta")
@@ -112,6 +114,7 @@ def ours(
     prefix: str,
     cache: Path | None,
     delta: bool,
+    storage: str | None = None,
 ) -> dict:
     """build_tool package (collect, pack, stage) then the Lambda on the staged artifact.
 
@@ -123,6 +126,8 @@ def ours(
     command += ["--project-dir", str(project), "--bucket", "artifacts", "--release", release, "--json"]
     if cache is not None:
         command += ["--cache-dir", str(cache)]
+    if storage is not None:
+        command += ["--storage", storage]
     if delta and bench.delta:
         command += ["--live-bucket", "live", "--live-prefix", prefix]
     build = bench.measure(command, bench.env(SOURCE_DATE_EPOCH=bench.next_epoch()))
@@ -227,7 +232,10 @@ def run_tool(
         if scenario in ("ci_nocache", "live100k"):
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(root, ignore_errors=True)
-        if tool == "static-deploy":
+        if scenario == "first_plain":  # its own prefix and no cache: the scenarios after it are unaffected
+            release = f"{name}-{number}-{scenario}"
+            result = ours(bench, checkout, corpus, release, f"{name}-plain/", None, False, storage=MANIFEST)
+        elif tool == "static-deploy":
             kept = None if scenario in ("ci_nocache", "live100k") else cache
             release = f"{name}-{number}-{scenario}"
             result = ours(bench, checkout, corpus, release, prefix, kept, delta=scenario != "first")
@@ -374,6 +382,18 @@ def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, An
     return results
 
 
+def side_benchmark(name: str, *args: str) -> dict[str, Any]:
+    """`python -m benchmarks.<name> <args>` in the benchmark's venv: the JSON it prints last."""
+    say(f"benchmarks.{name} {' '.join(args)}")
+    done = subprocess.run(
+        [str(PY), "-m", f"benchmarks.{name}", *args], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise RuntimeError(f"benchmarks.{name} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout[done.stdout.index("{") :])
+    return result
+
+
 def versions() -> dict[str, str]:
     names = [
         "Django",
@@ -447,6 +467,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--ratio-runs", type=int, default=3, help="build-ratio runs per corpus (0: skip)")
     parser.add_argument("--no-curve", action="store_true", help="skip the UPLOAD_CONCURRENCY curve")
+    parser.add_argument(
+        "--memory-files", type=int, default=0, help="also run benchmarks.memory on this many files (0: skip)"
+    )
+    parser.add_argument("--uploads", action="store_true", help="also run benchmarks.uploads (processes)")
     args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     default = "20" if args.quick else ",".join(map(str, LATENCIES_MS))
@@ -474,6 +498,8 @@ def scenarios_for(args: argparse.Namespace, corpus: corpora.Corpus, tool: str, r
         chosen = args.slow_scenarios
     if tool == "django-storages" and "ci_cached" in chosen:  # no build-side state: ci_cached stands for both
         chosen = tuple(s for s in chosen if s != "ci_nocache")
+    if tool != "static-deploy":
+        chosen = tuple(s for s in chosen if s != "first_plain")
     if tool not in LIVE100K_TOOLS or run > 0:
         chosen = tuple(s for s in chosen if s != "live100k")
     return chosen
@@ -539,6 +565,14 @@ def main(argv: list[str] | None = None) -> int:
         for corpus in sets if args.ratio_runs else []:
             results["build_ratio"].append(build_ratio(corpus, args.ratio_runs))
             save()
+    if args.memory_files:
+        results["memory"] = side_benchmark(
+            "memory", "--files", str(args.memory_files), "--scenarios", "first,nochange"
+        )
+        save()
+    if args.uploads:
+        results["uploads"] = side_benchmark("uploads", "--json")
+        save()
     say(f"wrote {out} ({results['seconds']:.0f} s)")
     if not args.no_report:
         report = [str(PY), "-m", "benchmarks.report"]

@@ -193,7 +193,9 @@ def chart(results: dict[str, Any], sums: Sums, out: Path) -> None:
         positions = [i + (index - (len(tools) - 1) / 2) * width for i in range(len(scenarios))]
         bars.bar(positions, [v or float("nan") for v in values], width, label=tool)
     bars.set_xticks(range(len(scenarios)))
-    bars.set_xticklabels(["first", "no change", "one file", "CI, cache", "CI, no cache", "live 100k"])
+    short = {"first_plain": "first, no siblings", "nochange": "no change", "onefile": "one file"}
+    short |= {"ci_cached": "CI, cache", "ci_nocache": "CI, no cache", "live100k": "live 100k"}
+    bars.set_xticklabels([short.get(s, s) for s in scenarios], rotation=15)
     bars.set_yscale("log")
     bars.set_ylabel("wall seconds, end to end (log)")
     title = "Large real set" if corpus == "real" else "Example project"

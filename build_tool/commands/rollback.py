@@ -3,7 +3,8 @@
 Nothing is rebuilt: the request names the artifact the release went live from, and the function
 deploys it only while the release read as live here is still live (a compare-and-swap). Costs: the
 live manifest and record (2 GETs), one GET per place walked back to the target, a HEAD of its record
-and one of its artifact, one PUT; with --wait, a HEAD of the report key and the report's polls.
+and one of its artifact (and, for a delta, one of each base artifact down its chain), one PUT; with
+--wait, a HEAD of the report key and the report's polls.
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def inspect(
                 commits[place.release], histories[place.release] = None, False
         if place.outcome == REPLACED and place.release != live.release and place.release not in reasons:
             history = histories[place.release]
-            # A delta (its staged artifact's `base`) is a target only while its base is live.
+            # A delta (its staged artifact's `base`) needs the artifacts of its base chain too.
             reasons[place.release] = not_retained(client, settings, place.entry, history, live.release)
     return commits, reasons
 

@@ -103,9 +103,9 @@ def test_a_delta_build_deploys_to_exactly_the_live_bucket_a_full_build_does(
     delta = package(tmp_path, project, tmp_path / "r2-delta.zip", "r2", s3_env, *live_a)
     full = package(tmp_path, project, tmp_path / "r2-full.zip", "r2", s3_env, *live_a, "--full")
     assert (delta["base"], full["base"]) == ("r1", None)
-    assert delta["files"] == full["files"] > 800
+    assert delta["files"] == full["files"] > 500
     assert delta["zip_bytes"] * 10 < full["zip_bytes"]
-    assert delta["compressed"] <= 3 < 100 < full["compressed"]
+    assert delta["compressed"] <= 3 < 50 < full["compressed"]
 
     report_a = deploy_to(s3, "a/", "staging/a/r2.zip", tmp_path / "r2-delta.zip")
     report_b = deploy_to(s3, "b/", "staging/b/r2.zip", tmp_path / "r2-full.zip")
@@ -114,7 +114,7 @@ def test_a_delta_build_deploys_to_exactly_the_live_bucket_a_full_build_does(
 
     in_a, in_b = objects(s3, "a/"), objects(s3, "b/")
     assert sorted(in_a) == sorted(in_b)
-    assert len(in_a) > 800
+    assert len(in_a) > 500
     for key in sorted(in_a):
         if key == HISTORY:
             same_history(in_a[key][0], in_b[key][0])
@@ -131,11 +131,10 @@ def test_a_delta_build_deploys_to_exactly_the_live_bucket_a_full_build_does(
     print(f"\ndelta: {delta}\nfull: {full}")
 
     # Repair with a delta live: a changed file comes back from the delta's own member; an inherited
-    # one has no member there, so it stays reported (a full build of r2 would restore it).
+    # one from its base's artifact (staging/r1.zip), checked against r2's record (issue 19).
     settings = Settings(live_bucket="live", live_prefix="a/", artifacts_bucket="artifacts")
     s3.delete_object(Bucket="live", Key="a/shop/css/base.css")
     s3.delete_object(Bucket="live", Key="a/robots.txt")
     repaired = verify_live(s3, settings, repair=True)
-    assert repaired.restored == ["a/shop/css/base.css"]
-    remaining = [(p.key, p.code) for p in repaired.remaining]
-    assert remaining == [("a/robots.txt", "missing_file")]
+    assert repaired.restored == ["a/robots.txt", "a/shop/css/base.css"]
+    assert repaired.remaining == []

@@ -22,7 +22,7 @@ from staticsync.artifact.ranged import BytesRange, SparseFile
 from staticsync.config import Settings
 from staticsync.errors import ArtifactRejected
 from staticsync.live.state import history_body, same_history
-from staticsync.live.walk import delta_reason, not_retained
+from staticsync.live.walk import not_retained
 from staticsync.model.contract import ReleaseRecord, ReleaseView, parse_release
 from staticsync.model.order import JournalEntry, Position
 from staticsync.model.plan import Intent, LiveState, make_plan
@@ -181,14 +181,6 @@ def test_a_packed_delta_opens_with_its_inherited_files_known(tmp_path: Path) -> 
     assert artifact.read_file("robots.txt") == b"new"
 
 
-def test_status_says_why_a_delta_is_no_rollback_target_while_its_base_is_not_live() -> None:
-    assert delta_reason(None, "r3") is None
-    assert delta_reason("r3", "r3") is None
-    assert delta_reason("r1", "r3") == (
-        "it was staged as a delta of r1: stage a full build of its commit to roll back to it"
-    )
-
-
 def test_a_full_artifact_of_a_live_delta_is_the_same_release_not_a_reused_id() -> None:
     live = dataclasses.replace(live_of(release="r2"), record=record("r2", LIVE_FILES, base="r1"))
     full = ReleaseView.of(record("r2", LIVE_FILES), MANIFEST)
@@ -218,15 +210,24 @@ class Heads:
         return {"Metadata": self.metadata[Key]}
 
 
-def test_a_staged_delta_is_no_rollback_target_while_its_base_is_not_live() -> None:
-    entry = JournalEntry(2, "r2", "r1", 1, "deploy", None, "s3://artifacts/staging/r2.zip")
-    history = {".releases/r2/history.jsonl": {}}
-    delta_client = Heads({**history, "staging/r2.zip": {"base": "r1"}})
-    full_client = Heads({**history, "staging/r2.zip": {}})
+def test_a_staged_delta_is_a_rollback_target_while_its_base_chain_is_retained() -> None:
+    entry = JournalEntry(3, "r3", "r2", 2, "deploy", None, "s3://artifacts/staging/r3.zip")
+    history: dict[str, dict[str, str]] = {".releases/r3/history.jsonl": {}}
+    chain = {"staging/r3.zip": {"base": "r2"}, "staging/r2.zip": {"base": "r1"}, "staging/r1.zip": {}}
     settings = Settings("live")
-    assert "staged as a delta of r1" in str(not_retained(delta_client, settings, entry, None, "r3"))
-    assert not_retained(delta_client, settings, entry, None, "r1") is None
-    assert not_retained(full_client, settings, entry, None, "r3") is None
+    assert not_retained(Heads({**history, **chain}), settings, entry, None, "r4") is None
+    assert not_retained(Heads({**history, "staging/r3.zip": {}}), settings, entry, None, "r4") is None
+    # Onto its live base a delta deploys as it is: the base's own chain is not needed.
+    assert (
+        not_retained(Heads({**history, "staging/r3.zip": {"base": "r2"}}), settings, entry, None, "r2")
+        is None
+    )
+    del chain["staging/r1.zip"]
+    reason = not_retained(Heads({**history, **chain}), settings, entry, None, "r4")
+    assert reason == (
+        "it was staged as a delta and inherits files from r1, whose artifact "
+        "s3://artifacts/staging/r1.zip is gone"
+    )
 
 
 def test_a_delta_refused_for_its_base_is_judged_again_when_staged_again() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from staticsync.model.retention import (
     Stored,
     Where,
     decide,
+    inherited_from,
     needs_more,
     retained,
     to_retire,
@@ -271,6 +273,36 @@ def test_staged_objects_of_no_retained_release_retire_after_the_grace_period() -
         "staging/rejected.zip",
         "staging/rollback-a.json",
     ]
+
+
+def test_the_artifacts_a_retained_delta_inherits_from_stay_as_long_as_it_does() -> None:
+    links = chain(70, 60, 50, 40, 30, 20, 10)  # r3..r7 retained; r3 a delta of r2, itself a delta of r1
+    keep = retained(Seen(links, [], NOW), WHERE, Policy())
+    bases = {"r1": None, "r2": "r1", "r3": "r2"}
+    keep = replace(keep, bases=inherited_from({"r3": "r2"}, bases.get))
+    staged = [Stored(f"staging/r{n}.zip", 10, NOW - (80 - 10 * n) * DAY) for n in range(1, 8)]
+    staged.append(Stored("staging/r0.zip", 10, NOW - 90 * DAY))
+    decision = to_retire(
+        staged, keep, bucket="artifacts", staging_prefix="staging/", now=NOW, policy=Policy()
+    )
+    assert keep.bases == {"r1", "r2"}
+    assert deleted(decision) == ["staging/r0.zip"]
+
+
+@pytest.mark.parametrize(
+    ("bases", "base_of", "expected"),
+    [
+        ({}, {}, set()),  # no retained delta
+        ({"r9": "r8"}, {"r8": "r7", "r7": None}, {"r8", "r7"}),  # delta -> delta -> full
+        ({"r9": "r8", "r5": "r4"}, {"r8": "r4", "r4": None}, {"r8", "r4"}),  # two deltas, one chain
+        ({"r9": "r8"}, {"r8": "r7", "r7": "r8"}, {"r8", "r7"}),  # a cycle stops
+        ({"r9": "r8"}, {}, {"r8"}),  # a base without a record: its own base is unknown
+    ],
+)
+def test_a_retained_delta_inherits_from_its_bases_transitively(
+    bases: dict[str, str], base_of: dict[str, str | None], expected: set[str]
+) -> None:
+    assert inherited_from(bases, base_of.get) == expected
 
 
 def test_the_dry_run_description_names_each_key_why_and_the_bytes() -> None:

@@ -9,6 +9,7 @@ its life. A pass finds both in the LIST of the live prefix it makes anyway, whos
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -23,7 +24,7 @@ from ..errors import LiveStateError
 from ..model.order import JournalEntry
 from ..model.pins import TOMBSTONE_NAME, Pin, Tombstone
 from ..model.plan import LiveState
-from ..model.retention import Link, Policy, Stored, needs_more
+from ..model.retention import Link, Policy, Stored, inherited_from, needs_more
 from .journal import entry_key
 from .objects import ClaimTaken, get_object, write_once
 from .state import HISTORY_NAME, read_record
@@ -131,15 +132,37 @@ def read_link(client: Any, settings: Settings, sequence: int) -> Link | None:
 
 def read_records(
     client: Any, settings: Settings, releases: tuple[str, ...], live: LiveState
-) -> dict[str, frozenset[str]]:
-    """The live keys (paths) each retained release has; a release without a record is left out."""
+) -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """The live keys (paths) each retained release has, and the base of each one kept as a delta; a
+    release without a record is left out."""
     found = {live.release: frozenset(live.record.files)} if live.release and live.record else {}
+    bases = {live.release: live.record.base} if live.release and live.record and live.record.base else {}
     for release in releases:
+        if release in found:
+            continue
         try:
-            found[release] = found.get(release) or frozenset(read_record(client, settings, release).files)
+            record = read_record(client, settings, release)
         except LiveStateError:
             continue
-    return found
+        found[release] = frozenset(record.files)
+        if record.base is not None:
+            bases[release] = record.base
+    return found, bases
+
+
+def read_bases(client: Any, settings: Settings, bases: dict[str, str]) -> frozenset[str]:
+    """The releases retained deltas inherit from, transitively (`bases`: each retained delta's base):
+    one record read per base followed that is not itself a retained release."""
+
+    def base_of(release: str) -> str | None:
+        if release in bases:  # a retained release: its record was read already
+            return bases[release]
+        try:
+            return read_record(client, settings, release).base
+        except LiveStateError:
+            return None  # no record: its own base is unknown (the deployer's keys are never deleted)
+
+    return inherited_from(bases, base_of)
 
 
 def delete_keys(client: Any, bucket: str, keys: list[str]) -> list[str]:
@@ -164,16 +187,23 @@ def tag_retired(client: Any, bucket: str, keys: list[str]) -> None:
                 raise  # gone meanwhile (expired): nothing to retire
 
 
-def revive(client: Any, settings: Settings, links: list[Link]) -> None:
-    """A rollback brought back a release whose artifact an earlier run retired: keep it again."""
+def revive(client: Any, settings: Settings, links: list[Link], keys: Iterable[str] = ()) -> None:
+    """A rollback brought back a release whose artifact an earlier run retired, or a retained delta
+    needs a base's artifact an earlier run retired: keep it again."""
+    bucket = settings.artifacts_bucket
     for link in links:
-        bucket, _, key = link.entry.artifact.removeprefix("s3://").partition("/")
-        if bucket != settings.artifacts_bucket:
-            continue
-        try:
-            tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
-        except ClientError:
-            continue  # gone: the rollback already read it, nothing to keep
-        kept = [tag for tag in tags if tag["Key"] != RETIRED_TAG]
-        if len(kept) != len(tags):
-            client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": kept})
+        where, _, key = link.entry.artifact.removeprefix("s3://").partition("/")
+        if where == bucket:
+            untag(client, bucket, key)
+    for key in keys:
+        untag(client, bucket, key)
+
+
+def untag(client: Any, bucket: str, key: str) -> None:
+    try:
+        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except ClientError:
+        return  # gone: nothing to keep
+    kept = [tag for tag in tags if tag["Key"] != RETIRED_TAG]
+    if len(kept) != len(tags):
+        client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": kept})

@@ -135,8 +135,8 @@ def not_retained(
 
     It needs its history object (its record and manifest) in the live bucket, no tombstone (retention
     pruned it), and its artifact in the artifacts bucket: one HEAD each (`history` when the caller
-    already knows whether it exists). With
-    `live_release`, an artifact staged as a delta of another release (its `base` metadata) is refused.
+    already knows whether it exists). With `live_release`, an artifact staged as a delta (its `base`
+    metadata) needs the artifacts of its base chain too, down to a full one or the live release.
     """
     history_key = settings.history_key(entry.release, HISTORY_NAME)
     if history is None:
@@ -151,18 +151,29 @@ def not_retained(
     head = head_of(client, *location)
     if head is None:
         return f"its artifact s3://{location[0]}/{location[1]} is gone"
-    return delta_reason(head.get("Metadata", {}).get(META_BASE), live_release) if live_release else None
+    base = head.get("Metadata", {}).get(META_BASE)
+    return chain_reason(client, settings, location[0], base, live_release) if live_release else None
 
 
-def delta_reason(base: str | None, live_release: str | None) -> str | None:
-    """Why a release staged as a delta of `base` cannot be rolled back to now, or None.
+def chain_reason(
+    client: Any, settings: Settings, bucket: str, base: str | None, live: str | None
+) -> str | None:
+    """Why a release staged as a delta of `base` cannot be completed by its base chain now, or None.
 
-    A delta deploys only onto its base (plan.check_base): a rollback to it while another release is
-    live is refused, so it is no rollback target until a full build of its commit is staged.
+    Each base's artifact is where build_tool stages it (`<staging prefix><base>.zip`), followed by
+    the `base` metadata of each (a hint: the function reads release.json and checks every byte), one
+    HEAD a base, until a full artifact or the live release (onto which a delta deploys as it is).
     """
-    if base is None or base == live_release:
-        return None
-    return f"it was staged as a delta of {base}: stage a full build of its commit to roll back to it"
+    seen: list[str] = []
+    while base is not None and base != live and base not in seen and len(seen) < MAX_WALK:
+        seen.append(base)
+        key = f"{settings.staging_prefix}{base}.zip"
+        head = head_of(client, bucket, key)
+        if head is None:
+            where = f"s3://{bucket}/{key}"
+            return f"it was staged as a delta and inherits files from {base}, whose artifact {where} is gone"
+        base = head.get("Metadata", {}).get(META_BASE)
+    return None
 
 
 def was_pruned(client: Any, settings: Settings, release: str) -> bool:

@@ -9,11 +9,13 @@ and while its history record is younger than the grace period (a deploy not cut 
 was live until the next place's cutover: the live manifest's LastModified for the live place; for an
 older one, the claim of the place after that (made after reading it live) bounds it from above, so
 the date is never early. Every time is S3's clock (LastModified, S3's Date), never the function's.
+A retained release staged as a delta keeps the staged artifacts of its bases, transitively: a rollback
+to it (or a repair of it) reads the files it inherits from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,6 +28,8 @@ DEFAULT_GRACE = timedelta(days=7)
 # Keys deleted (or staged objects retired, or releases marked pruned) per run at most: one
 # DeleteObjects request. What is left goes on the next run.
 DEFAULT_MAX_DELETES = 1000
+# Bases of retained deltas followed at most (one record read each).
+MAX_CHAIN = 1000
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ class Retained:
     releases: tuple[str, ...]
     artifacts: frozenset[str]  # s3://bucket/key of the walked releases' artifacts (journal entries)
     floor: datetime | None = None
+    # The releases a retained delta inherits files from, transitively (`inherited_from`): their staged
+    # artifacts stay as long as it does, whatever became of their live files.
+    bases: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,25 @@ def sweep(seen: Seen, where: Where, keep: Retained, policy: Policy) -> tuple[tup
     return tuple(doomed), kept
 
 
+def inherited_from(
+    bases: Mapping[str, str], base_of: Callable[[str], str | None], limit: int = MAX_CHAIN
+) -> frozenset[str]:
+    """Every release the retained releases inherit files from, transitively: `bases` (each retained
+    delta's base, from its kept record), then each base's own base (`base_of`, None for a full build
+    or a record that is gone), `limit` releases at most (a cycle stops sooner)."""
+    found: dict[str, None] = {}
+    todo = sorted(set(bases.values()))
+    while todo and len(found) < limit:
+        release = todo.pop()
+        if release in found:
+            continue
+        found[release] = None
+        base = base_of(release)
+        if base is not None and base not in found:
+            todo.append(base)
+    return frozenset(found)
+
+
 def kept_of(listing: Iterable[Stored], where: Where) -> Kept:
     base = where.prefix + where.history
     return Kept.of(
@@ -232,10 +258,11 @@ def to_retire(
     """The staged objects (artifacts, requests) no retained release needs, stored before `now - grace`.
 
     A retained release's artifact is the one its journal entry names, or where build_tool stages it
-    (`<staging prefix><release>.zip`: a release cut over before the journal, pinned, or claimed).
+    (`<staging prefix><release>.zip`: a release cut over before the journal, pinned, or claimed); a
+    base a retained delta inherits from is where build_tool stages it (where a rollback reads it).
     """
     needed = {artifact.removeprefix(f"s3://{bucket}/") for artifact in keep.artifacts}
-    needed |= {f"{staging_prefix}{release}.zip" for release in keep.releases}
+    needed |= {f"{staging_prefix}{release}.zip" for release in (*keep.releases, *keep.bases)}
     cutoff = now - policy.grace
     doomed, kept = [], 0
     for stored in sorted(staged, key=lambda s: s.key):

@@ -4,11 +4,12 @@ Costs per run: one LIST request per 1,000 live keys (its Date is the run's clock
 history records, tombstones and pins), the live read (the manifest, the live record and the journal
 place after the live one: a LIST and a GET per claim only when it is taken), one GET per journal
 entry walked (about RETAIN_RELEASES plus every cutover of the grace period), one GET per other
-retained release's record, one PUT per release marked pruned (once in its life), one DeleteObjects
-request per 1,000 keys deleted, one LIST per 1,000 staged objects, one PutObjectTagging per staged
-object retired and one GetObjectTagging per rollback walked. Runs inside the sync function only
-(after a cutover, on a request or a schedule), whose ReservedConcurrentExecutions=1 means never
-beside a deploy or a pin request.
+retained release's record and per base a retained delta inherits from (transitively), one PUT per
+release marked pruned (once in its life), one DeleteObjects request per 1,000 keys deleted, one LIST
+per 1,000 staged objects, one PutObjectTagging per staged object retired and one GetObjectTagging
+per rollback walked and per base artifact kept. Runs inside the sync function only (after a
+cutover, on a request or a schedule), whose ReservedConcurrentExecutions=1 means never beside a
+deploy or a pin request.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class PruneReport:
     refused: str | None = None
     keys: list[str] = field(default_factory=list)  # the first MAX_LISTED_KEYS deleted
     retired: list[str] = field(default_factory=list)  # staged objects tagged for expiry
+    bases: list[str] = field(default_factory=list)  # releases whose artifacts stay for a retained delta
     errors: list[str] = field(default_factory=list)  # keys DeleteObjects did not delete, with why
     requests_by_operation: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -149,7 +151,11 @@ class Pass:
         seen, live = self.read(now)
         where = where_of(self.settings)
         keep = retention.retained(seen, where, self.policy)
-        seen = replace(seen, records=pins.read_records(self.client, self.settings, keep.releases, live))
+        records, bases = pins.read_records(self.client, self.settings, keep.releases, live)
+        seen = replace(seen, records=records)
+        if self.settings.artifacts_bucket:  # what retained deltas inherit from: their bases' artifacts stay
+            keep = replace(keep, bases=pins.read_bases(self.client, self.settings, bases))
+            self.report.bases = sorted(keep.bases)
         decision = retention.decide(seen, where, self.policy)
         self.report.take(decision)
         if decision.refused:
@@ -184,11 +190,15 @@ class Pass:
         )
         self.report.retired = [doomed.key for doomed in retire.delete]
         self.report.lines += [f"retire s3://{bucket}/{d.key}: {d.why}" for d in retire.delete]
+        self.report.lines += [
+            f"keep s3://{bucket}/{prefix}{base}.zip: a retained delta inherits files from release {base}"
+            for base in sorted(keep.bases)
+        ]
         if not self.report.dry_run:
             pins.tag_retired(self.client, bucket, self.report.retired)
-            pins.revive(
-                self.client, self.settings, [link for link in seen.chain if link.entry.kind == "rollback"]
-            )
+            rollbacks = [link for link in seen.chain if link.entry.kind == "rollback"]
+            bases = [f"{prefix}{release}.zip" for release in sorted(keep.bases)]
+            pins.revive(self.client, self.settings, rollbacks, bases)
 
 
 @contextlib.contextmanager

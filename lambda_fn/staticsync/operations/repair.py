@@ -31,6 +31,7 @@ from ..model.verdicts import (
     Comparison,
     Listed,
     Problem,
+    Proof,
     claimed_keys,
     compare_listing,
     hashed_paths,
@@ -43,7 +44,7 @@ from ..model.verdicts import (
     to_restore,
 )
 from .restore import Restore, read_or_restore, restore_files
-from .retained_artifact import RepairRefused, Retained, open_retained
+from .retained_artifact import RepairRefused, Retained, complete_retained, open_retained
 
 __all__ = ["Depth", "RepairRefused", "VerifyReport", "verify_live"]
 
@@ -206,8 +207,12 @@ class Pass:
         return [problem for path in paths for problem in by_path[path]]
 
     def restore(self, seen: Seen, retained: Retained) -> None:
-        # A delta's inherited files have no member here: they stay reported (a full build restores them).
-        paths = to_restore(self.report.problems, self.settings, retained.artifact.members)
+        paths = to_restore(self.report.problems, self.settings, seen.record.files)
+        if any(path not in retained.artifact.members for path in paths):
+            # A live delta's inherited files: read from its base chain, checked against its record.
+            retained = complete_retained(self.bucket.client, self.settings, retained)
+            retained = retained.prove(Proof(seen.record.release, seen.record, None))
+            self.report.artifact = retained.where
         job = Restore(paths, seen.record.files, seen.policy, seen.listed)
         done = restore_files(self.bucket, retained, job)
         self.report.restored = sorted([*self.report.restored, *done.restored])

@@ -27,7 +27,17 @@ from ..model.headers import HeaderPolicy
 from ..model.order import Position
 from ..model.plan import LiveState
 from ..model.verdicts import UNPROVEN, Listed, Problem, Proof, live_problems, manifest_problems, unreadable
-from .retained_artifact import RepairRefused, Retained, locate_artifact, open_artifact_of, refused_if_damaged
+from .retained_artifact import (
+    RepairRefused,
+    Retained,
+    complete_retained,
+    locate_artifact,
+    open_artifact_of,
+    refused_if_damaged,
+)
+
+# Files restored up to this many bytes are all read and checked before the first PUT.
+PREVERIFY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ def restore_record(client: Any, settings: Settings) -> str:
     live = LiveState(found.body, found.etag, release, position=Position.from_metadata(found.metadata))
     bucket, artifact_key = locate_artifact(client, settings, live)
     retained = open_artifact_of(client, settings, bucket, artifact_key, release)
+    if retained.release_sha256 != digest and retained.artifact.record.base is not None:
+        # Rolled back to as a delta completed by its base chain: the cutover recorded that release.json.
+        retained = complete_retained(client, settings, retained)
     if hashlib.sha256(found.body).hexdigest() != retained.artifact.record.manifest_sha256:
         raise RepairRefused(
             f"{retained.where} did not build the live staticfiles.json: the record cannot be restored "
@@ -128,16 +141,31 @@ class Restored:
 
 
 def restore_files(bucket: LiveBucket, retained: Retained, job: Restore) -> Restored:
-    """PUT each file of `job` from the artifact, as a deploy writes it, over the object judged only."""
+    """PUT each file of `job` from the artifact, as a deploy writes it, over the object judged only.
+
+    Up to PREVERIFY_BYTES, every file is read and checked before the first PUT, so an artifact with
+    one bad member (a base artifact staged again with other bytes) restores nothing; past it, each
+    file is checked before its own PUT."""
     done, artifact = Restored(), retained.artifact
+    workers = bucket.settings.upload_concurrency
+    spans = [piece for span in artifact.spans(job.paths) for piece in pieces(artifact, span)]
+    if sum(artifact.size_of(path) for path in job.paths) <= PREVERIFY_BYTES:
+        files: dict[str, bytes] = {}  # one key per path: no lock needed
+        with refused_if_damaged(retained, "nothing"):
+            run_all(lambda span: files.update(artifact.read_span(span)), spans, workers)
+
+        def put(path: str) -> None:
+            done.add(bucket.settings.live_key(path), put_back(bucket, job, path, files[path]))
+
+        run_all(put, job.paths, workers)
+        return Restored(sorted(done.restored), sorted(done.changed_meanwhile))
 
     def read(span: Span) -> None:
         for path, data in artifact.read_span(span):
             done.add(bucket.settings.live_key(path), put_back(bucket, job, path, data))
 
-    spans = [piece for span in artifact.spans(job.paths) for piece in pieces(artifact, span)]
-    with refused_if_damaged():
-        run_all(read, spans, bucket.settings.upload_concurrency)
+    with refused_if_damaged(retained):
+        run_all(read, spans, workers)
     return Restored(sorted(done.restored), sorted(done.changed_meanwhile))
 
 

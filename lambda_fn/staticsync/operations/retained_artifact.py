@@ -3,8 +3,8 @@
 The staging prefix is CI's to write, so a staged object is never trusted over the live bucket's own
 checksums: a lost record comes back only from the artifact whose release.json the cutover recorded
 (`release-sha256` on the live staticfiles.json); a file only from an artifact of the live release
-(`same_release` with the live record: the full build of a live delta too), and only with the bytes
-the live record lists for it.
+(`same_release` with the live record: the full build of a live delta too, or the delta completed by
+its base chain), and only with the bytes the live record lists for it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,6 +27,8 @@ from ..live.journal import read_entry
 from ..model.contract import META_RELEASE_SHA256
 from ..model.plan import LiveState
 from ..model.verdicts import Proof, md5_hex
+from .chain import NotRetained, completed
+from .completed import Holder
 
 READERS = 4  # spans of the artifact read at once to compare MD5s (each up to 8 MiB)
 
@@ -42,6 +44,8 @@ class Retained:
     artifact: Artifact
     where: str
     release_sha256: str
+    # A delta completed by its base chain: the base artifact each inherited file is read from.
+    inherited: Mapping[str, str] = field(default_factory=dict)
 
     def prove(self, proof: Proof) -> Retained:
         """This artifact, if it may restore the live release `proof` describes; else RepairRefused."""
@@ -62,7 +66,7 @@ class Retained:
                     with lock:
                         wrong.append(path)
 
-        with refused_if_damaged():
+        with refused_if_damaged(self):
             run_all(read, self.artifact.spans(sorted(md5s)), READERS)
         return sorted(wrong)
 
@@ -113,12 +117,34 @@ def open_artifact_of(client: Any, settings: Settings, bucket: str, key: str, rel
     return Retained(artifact, where, expected)
 
 
+def complete_retained(client: Any, settings: Settings, retained: Retained) -> Retained:
+    """A delta's retained artifact completed by its base chain (chain.py), the bases looked for in its
+    own bucket: every file of its release, each read checked against its record."""
+    bucket = retained.where.removeprefix("s3://").partition("/")[0]
+    delta = Holder(retained.artifact, retained.artifact.file.source, retained.where)
+    try:
+        source = completed(client, settings, bucket, delta, retained.where)
+        digest = source.metadata[META_RELEASE_SHA256]
+        artifact = Artifact(SparseFile(source, source.initial_fragments()), settings, digest)
+    except NotRetained as error:
+        raise RepairRefused(str(error)) from None
+    except ArtifactRejected as error:
+        raise RepairRefused(
+            f"{retained.where} completed by its base chain is not a sound artifact ({error.code}: {error}): "
+            "nothing restored"
+        ) from None
+    return Retained(artifact, f"{retained.where} (completed by its base chain)", digest, source.inherited)
+
+
 @contextmanager
-def refused_if_damaged() -> Iterator[None]:
-    """A member that fails its verified read makes the whole artifact untrustworthy: refuse."""
+def refused_if_damaged(retained: Retained | None = None, written: str = "nothing more") -> Iterator[None]:
+    """A member that fails its verified read makes the whole artifact untrustworthy: refuse, naming
+    the base artifact a delta's inherited file was read from."""
     try:
         yield
     except ArtifactRejected as error:
+        base = retained.inherited.get(error.member or "") if retained else None
+        where = f" ({error.member} was read from {base}, a base artifact)" if base else ""
         raise RepairRefused(
-            f"the retained artifact is damaged ({error.code}: {error}): nothing more restored"
+            f"the retained artifact is damaged ({error.code}: {error}){where}: {written} restored"
         ) from None

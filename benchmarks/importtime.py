@@ -1,6 +1,8 @@
-"""The handler's cold start: `python -X importtime -c "import app"`, split by package, as JSON.
+"""The handler's cold start: `python -X importtime -c "import app"`, split by package, as JSON; and a
+build's imports: `python -X importtime -m build_tool ARGS...` (`--build`).
 
     python -m benchmarks.importtime [--code-dir lambda_fn] [--runs 5] [--env NAME=VALUE ...]
+    python -m benchmarks.importtime --build [--runs 5] -- package --settings S --project-dir P ...
 
 Each run is a fresh interpreter with only the code folder on its path (as in Lambda), `LIVE_BUCKET`
 set, dummy credentials and no network. Every imported module's own time is charged to the package that
@@ -114,13 +116,80 @@ def measure(code_dir: Path, env: dict[str, str], runs: int, python: str) -> dict
     }
 
 
+# A build's imports by package: the tool, the AWS SDK, Django and whitenoise; the rest is the standard
+# library or the project's own apps (rest_framework, debug_toolbar, ...).
+BUILD_FAMILIES = {
+    "build_tool": "build_tool",
+    "staticsync": "staticsync",
+    "boto3": "boto3",
+    "botocore": "boto3",
+    "s3transfer": "boto3",
+    "urllib3": "boto3",
+    "jmespath": "boto3",
+    "dateutil": "boto3",
+    "django": "django",
+    "asgiref": "django",
+    "sqlparse": "django",
+    "whitenoise": "whitenoise",
+    "brotli": "whitenoise",
+}
+
+
+def parse_build(stderr: str) -> tuple[dict[str, float], float]:
+    """(own ms by package, own ms of what was imported before Django's first module): the import of a
+    build, every module charged to its own top-level package. Threads import side by side (the S3
+    side's boto3 beside Django), so importtime's nesting is not trusted here, only each line's own."""
+    by_family: dict[str, float] = defaultdict(float)
+    before_django, django_seen = 0.0, False
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        own_us, _, name = line.removeprefix("import time:").split("|")
+        top = name.strip().partition(".")[0]
+        stdlib = top in sys.stdlib_module_names or top.startswith("_")
+        family = BUILD_FAMILIES.get(top, "stdlib" if stdlib else "project")
+        by_family[family] += int(own_us) / 1000
+        django_seen = django_seen or family == "django"
+        before_django += 0.0 if django_seen else int(own_us) / 1000
+    return dict(by_family), before_django
+
+
+def measure_build(arguments: list[str], runs: int, python: str) -> dict[str, object]:
+    """`python -X importtime -m build_tool ARGUMENTS` (in this environment, with `--json`) `runs` times:
+    medians of the own import ms by package, of what came before Django, and of `--json`'s timings."""
+    samples = []
+    for _ in range(runs):
+        command = [python, "-X", "importtime", "-m", "build_tool", *arguments, "--json"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"importtime: build_tool failed:\n{done.stderr[-2000:]}")
+        by_family, before_django = parse_build(done.stderr)
+        samples.append((by_family, before_django, json.loads(done.stdout)["timings"]))
+    families = sorted({f for by_family, _, _ in samples for f in by_family})
+    phases = sorted({p for _, _, timings in samples for p in timings})
+    return {
+        "command": ["build_tool", *arguments],
+        "runs": runs,
+        "by_package_ms": {
+            f: round(statistics.median(s[0].get(f, 0.0) for s in samples), 1) for f in families
+        },
+        "before_django_ms": round(statistics.median(s[1] for s in samples), 1),
+        "timings": {p: round(statistics.median(s[2].get(p, 0.0) for s in samples), 3) for p in phases},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--code-dir", type=Path, default=ROOT / "lambda_fn", help="the handler's folder")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--python", default=sys.executable, help="interpreter with the Lambda's packages")
+    parser.add_argument("--build", action="store_true", help="time build_tool ARGS... (after --) instead")
+    parser.add_argument("arguments", nargs="*", help="with --build: build_tool's arguments")
     args = parser.parse_args(argv)
+    if args.build:
+        print(json.dumps(measure_build(args.arguments, args.runs, args.python), indent=2))
+        return 0
     env = dict(item.split("=", 1) for item in args.env)
     print(json.dumps(measure(args.code_dir.resolve(), env, args.runs, args.python), indent=2))
     return 0

@@ -27,7 +27,8 @@ def read_live_state(client: Any, settings: Settings) -> LiveState:
         return read_live(client, settings)
 
 
-def read_base(client: Any, args: argparse.Namespace, release: str) -> Base | None:
-    """GET the live staticfiles.json and its release's record (as `build_tool plan` does)."""
+def read_base(client: Any, args: argparse.Namespace, release: str | None = None) -> Base | None:
+    """GET the live staticfiles.json and its release's record (as `build_tool plan` does): the base
+    of a delta build of `release` (None: any release but the live one, which the caller checks)."""
     settings = Settings(args.live_bucket, args.live_prefix, history_prefix=args.history_prefix)
     return base_of(read_live_state(client, settings), args.storage, release)

@@ -59,7 +59,7 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError("--history-prefix must not be empty (the function's HISTORY_PREFIX)")
 
 
-def base_of(live: LiveState, storage: str, release: str) -> Base | None:
+def base_of(live: LiveState, storage: str, release: str | None) -> Base | None:
     """The live release to build a delta of, or None: nothing live, no record of it (a bucket filled
     by something else), built with another storage (other files, other siblings), or `release` itself
     (a rebuild of the live release: a delta needs another release as its base)."""

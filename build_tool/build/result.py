@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +22,21 @@ class Stopwatch:
     last: float = field(default_factory=time.monotonic)
     started: float = field(default_factory=time.monotonic)
 
+    @classmethod
+    def since_entry(cls, entered: float | None) -> Stopwatch:
+        """A build's stopwatch, from now; given `entered` (when build_tool's code began in a process of
+        its own: Environment.entered), from the process's start, charging "interpreter" with the
+        seconds before `entered` (exec, Python's start, site) and "imports" with those since (the
+        tool's imports and its command line): then the phases cover the process's whole life up to
+        the record, all but its exit."""
+        now = time.monotonic()
+        if entered is None:
+            return cls(last=now, started=now)
+        age = process_age()
+        started = entered if age is None else min(now - age, entered)
+        seconds = {"interpreter": entered - started, "imports": now - entered}
+        return cls(seconds, last=now, started=started)
+
     def lap(self, phase: str) -> None:
         """Charge the time since the last lap to `phase`."""
         now = time.monotonic()
@@ -35,6 +51,18 @@ class Stopwatch:
 
     def rounded(self) -> dict[str, float]:
         return {phase: round(value, 3) for phase, value in self.seconds.items()}
+
+
+def process_age() -> float | None:
+    """Seconds since this process started: Linux's /proc/self/stat start time (clock ticks since boot,
+    so to 1/100 s) against CLOCK_BOOTTIME; None where either is missing."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        ticks = int(stat.rpartition(")")[2].split()[19])  # field 22, counted after the name's ")"
+        now = time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return max(now - ticks / os.sysconf("SC_CLK_TCK"), 0.0)
 
 
 @dataclass(frozen=True)

@@ -72,15 +72,16 @@ def package(args: argparse.Namespace, env: Environment) -> PackageResult:
     from ..build import release
 
     check(args)
-    watch = Stopwatch()
+    watch = Stopwatch.since_entry(env.entered)
+    # The S3 client, the bucket check and a delta's live release, beside git and Django's start.
+    connecting = connect.Connecting(args)
     ignore = (args.cache_dir,) if args.cache_dir else ()
     info = release.detect(args.project_dir, args.release, environ=env.environ, ignore=ignore)
-    # The S3 client, the bucket check and a delta's live release, beside Django's start.
-    connecting = connect.Connecting(args, info.release)
     work = scratch.make_work("build_tool-", env.environ)
     try:
         watch.lap("setup")  # the release id
-        packed, stats = build(args, env, work, info, live_base(args, env, connecting), watch)
+        base = live_base(args, env, connecting, info.release)
+        packed, stats = build(args, env, work, info, base, watch)
         delivered = deliver(args, env, packed, connecting.result().client)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -93,14 +94,17 @@ def package(args: argparse.Namespace, env: Environment) -> PackageResult:
 
 
 def live_base(
-    args: argparse.Namespace, env: Environment, connecting: Connecting
+    args: argparse.Namespace, env: Environment, connecting: Connecting, release: str
 ) -> Callable[[], Base | None]:
     """What the build asks for once the settings are loaded: the delta's base, waited for then, so a
-    wrong bucket or a denied read fails before the (slow) collect."""
+    wrong bucket or a denied read fails before the (slow) collect. The live release itself is no base
+    (a rebuild of it is built in full); the read began before its id was known."""
     from ..build import delta
 
     def base() -> Base | None:
         found = connecting.result().base
+        if found is not None and found.release == release:
+            found = None
         if delta.wanted(args):
             said = f"building a delta of the live {found.release}" if found else "building in full"
             chatter(args, env, said)

@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -86,16 +87,24 @@ class Bench:
     def measure(self, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict[str, Any]:
         """Run one command; its wall seconds and the S3 traffic it caused, from the proxy."""
         self.proxy.stats.reset()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), children_cpu()
         done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command[:6])}… failed:\n{done.stderr[-3000:]}")
-        return {"seconds": round(seconds, 3), **self.proxy.stats.snapshot(), "stdout": done.stdout}
+        snapshot = self.proxy.stats.snapshot()
+        return {"seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), **snapshot, "stdout": done.stdout}
 
     def next_epoch(self) -> str:
         self.epoch += 60
         return str(self.epoch)
+
+
+def children_cpu() -> float:
+    """User and system CPU seconds of every child process waited for so far (a busy machine stretches
+    wall time far more than CPU time: the CPU ratio is the steadier figure)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def delta_builds() -> bool:
@@ -240,7 +249,9 @@ def run_tool(
             release = f"{name}-{number}-{scenario}"
             result = ours(bench, checkout, corpus, release, prefix, kept, delta=scenario != "first")
             if scenario != "first":  # the build-ratio target's plain collect, at the same moment
+                cpu = children_cpu()
                 result["plain_collect_seconds"] = plain_collect(corpus, checkout)
+                result["plain_collect_cpu"] = round(children_cpu() - cpu, 3)
         elif tool in ("django-storages", "collectfasta"):
             result = django_storages(bench, checkout, corpus, prefix, collectfasta=tool == "collectfasta")
         else:

@@ -181,6 +181,8 @@ def interleaved_ratio(sums: Sums, corpus: str) -> list[Row]:
                 f"{row['plain_collect_seconds']:.2f} s right after it: {row['build_ratio']:.2f}× "
                 f"(median of {row['runs']} runs' ratios)"
             )
+            if "build_cpu_ratio" in row:
+                text += f"; by CPU time {row['build_cpu_ratio']:.2f}×"
             name = f"{corpus}, {NAMES[scenario]}, {key[3]} ms: build ≤ 1.2 × plain ManifestStaticFilesStorage"
             rows.append((name, text, verdict(row["build_ratio"] <= 1.2)))
     return rows

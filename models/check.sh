@@ -42,6 +42,10 @@ SCEN[retention]="-DNO_CI -DNO_DRIFT -DNO_REQUESTS -DNREPAIR=0 -DNO_OPERATOR"
 SCEN[rebuild]="-DNO_CI -DNO_DRIFT -DNO_REQUESTS -DNREPAIR=0 -DNO_OPERATOR -DREBUILD"
 SCEN[repair]="-DNO_APP -DNO_REQUESTS -DNPRUNE=0 -DMAXT=0 -DNO_REPUT"
 SCEN[crashes]="-DNCRASH=2 -DNO_CI -DNO_APP -DNO_DRIFT -DNPRUNE=0 -DNREPAIR=0 -DNO_OPERATOR -DNO_REQUESTS -DMAXT=0"
+# release NR goes through the sharded path (issue 17); the code's order rule (planned against), so S3's
+# clock decides nothing there and stays at 0
+SCEN[sharded]="-DSHARDED -DBAD_MEMBER -DPLANNED_AGAINST=2 -DMAXT=0 -DNO_CI -DNO_APP -DNO_DRIFT -DNO_REQUESTS -DNREPAIR=0 -DNO_OPERATOR"
+SCEN[sharded-pins]="-DSHARDED -DPLANNED_AGAINST=2 -DMAXT=0 -DNCRASH=0 -DNO_CI -DNO_DRIFT -DNO_REQUESTS -DNREPAIR=0 -DNO_OPERATOR"
 
 # name | kind | scenario | extra flags | what it breaks (mutants)
 RUNS=(
@@ -51,6 +55,8 @@ RUNS=(
   "model:repair|model|repair||"
   "model:crashes|model|crashes||"
   "model:planned|model|order|-DPLANNED_AGAINST=2|"
+  "model:sharded|model|sharded||"
+  "model:sharded-pins|model|sharded-pins||"
 )
 if [ "$large" -eq 1 ]; then
   RUNS=(
@@ -62,6 +68,11 @@ if [ "$large" -eq 1 ]; then
     "model:crashes+|model|crashes|-UNCRASH -DNCRASH=3|"
     "model:four-releases|model|crashes|-DNDUP=1 -DNR=4|"
     "model:planned+|model|retention|-DPLANNED_AGAINST=2 -UNCRASH -DNCRASH=2|"
+    "model:sharded+order|model|sharded|-UNO_REQUESTS -UNO_OPERATOR -UBAD_MEMBER|"
+    "model:sharded+dates|model|sharded|-UPLANNED_AGAINST -UMAXT -UBAD_MEMBER|"
+    "model:sharded+u|model|sharded|-DSHR=2|"
+    "model:sharded-pins+|model|sharded-pins|-UNCRASH|"
+    "model:sharded-reclaim|model|sharded|-DFINISH_RECLAIM|"
   )
 fi
 RUNS+=(
@@ -82,6 +93,12 @@ RUNS+=(
   "M14|mutant|repair|-DMUT_REPAIR_TRUSTS|repair restores from a staged artifact that is not the live record"
   "M15|mutant|order|-DMUT_NO_INFLIGHT_EXCEPTION|older by date alone, also for a retry whose claim is in flight"
   "M16|mutant|order|-DPLANNED_AGAINST=1|older when planned against another live state, also a retry in flight"
+  "M17|mutant|sharded|-DMUT_CLAIM_AT_FINISH|sharded: the journal claim only at FINISH, after the shards"
+  "M18|mutant|sharded|-DMUT_TRUST_ENGINE|sharded: FINISH cuts over without checking every shard's marker"
+  "M19|mutant|sharded|-DMUT_STALE_FINISH|sharded: FINISH cuts over IfMatch the ETag it re-read, not the one planned against"
+  "M20|mutant|sharded|-DSHR=2 -DMUT_FINISH_AT_PLAN|sharded: FINISH at PLAN's claim with PLAN's dirty names (the design as issued)"
+  "M21|mutant|sharded|-DMUT_FINISH_NO_RECLAIM|sharded: FINISH re-walks the dirty names but cuts over at PLAN's claim"
+  "M22|mutant|sharded-pins|-DNPRUNE=0 -DMUT_PIN_RECORD_ONLY|sharded: pinned storage trusts the record PLAN wrote before the uploads"
 )
 
 if [ -n "$trail" ]; then only=("$trail"); fi

@@ -17,6 +17,14 @@
  * retry, any time later). Concurrent with it, between any two of its S3 requests: the network (a
  * cutover PUT of an invocation that died lands late), S3's clock, an operator, CI, a pinned app,
  * and with -DREPAIR_PROC the repair pass as a function of its own.
+ *
+ * With -DSHARDED, release SHR (NR) is large and goes through the Step Functions state machine
+ * (lambda_fn/staticsync/sharded/): the deploy event is the handoff, and PLAN (in Fn) judges the
+ * release, writes its history record and claims its journal place before any upload, then writes
+ * the shard list; the SHARD children (process Shard, concurrent with Fn) upload the hashed files
+ * IfNoneMatch, verify them and write one done-marker each; FINISH (an event of Fn) checks every
+ * marker and the live ETag, goes on only while PLAN's claim is the topmost one (else back to PLAN;
+ * -DFINISH_RECLAIM: it claims on top itself), then writes the unhashed names and cuts over.
  */
 
 #ifndef NO_P2
@@ -47,6 +55,13 @@
 #define NREPAIR 1       /* scheduled repair runs (in the function; -DREPAIR_PROC: a function of its own) */
 #endif
 
+#ifndef SHR
+#define SHR NR          /* -DSHARDED: the release that goes sharded */
+#endif
+#ifndef NSH
+#define NSH 2           /* -DSHARDED: shards; shard 1 holds H[c], shard NSH holds S (and the bad member) */
+#endif
+
 #define NQ      2               /* rollback requests: 1 = back to release 1 replacing 2; 2 = the reverse */
 #define QT(q)   ((q) == 1 -> 1 : 2)
 #define QL(q)   ((q) == 1 -> 2 : 1)
@@ -57,8 +72,15 @@
 #define UB(c)   ((c) == 2 -> 1 : (c))   /* unhashed bytes: releases 1 and 2 ship the same ones */
 #define EPRUNE  (NR+NQ+1)               /* events: 1..NR deploys, NR+q request q, prune, repair */
 #define EREPAIR (NR+NQ+2)
+#ifdef SHARDED
+#define EFIN    (NR+NQ+3)               /* the FINISH step of the sharded execution */
+#define NEV     (NR+NQ+3)
+#define MAXP    (NR+NQ+NDUP+2*NCRASH+8) /* journal places the model can hold (asserted); re-plans claim too */
+#else
+#define EFIN    255
 #define NEV     (NR+NQ+2)
 #define MAXP    (NR+NQ+NDUP+2*NCRASH+6) /* journal places the model can hold (asserted) */
+#endif
 #define UNK     255                     /* previous place unknown: the metadata was lost */
 #define BIT(x)  (1 << (x))
 
@@ -89,6 +111,11 @@
 #else
 #define TRUSTED(ra, rc) ((ra) == (rc))  /* the staged artifact holds the record the deployer wrote */
 #endif
+#ifdef MUT_PIN_RECORD_ONLY
+#define COMPLETE(r) true
+#else
+#define COMPLETE(r) h_ok[r]             /* the release's files are all up (inline: its record; sharded: FINISH's marker) */
+#endif
 #ifdef MUT_REPAIR_INFLIGHT
 #define NO_CLAIM_ABOVE(s) true
 #else
@@ -107,6 +134,8 @@ bool m_meta;            /* its metadata is there (an operator's re-put loses it)
 byte m_rel, m_seq, m_req, m_recent;   /* metadata: release, place, request, releases live before (bits) */
 byte h_c[NR+2];         /* .releases/<r>/history.jsonl: the content it records, 0 = none */
 byte h_t[NR+2];         /* its LastModified */
+bool h_ok[NR+2];        /* every file of the release is up: the inline record (written after them), or
+                         * .releases/<r>/complete written by a sharded FINISH once every marker is there */
 #ifdef PLANNED_AGAINST
 byte h_pv[NR+2];        /* (variant) the live ETag the attempt that wrote it planned against */
 #else
@@ -129,6 +158,21 @@ bool ci_done, fn_done;
 bool pend;              /* a cutover PUT of an invocation that died, not landed yet */
 byte pd_r, pd_c, pd_q, pd_p, pd_v, pd_rec;
 byte p2r;               /* the release the second probe delivers again */
+/* ---- the sharded execution of release SHR (Step Functions; -DSHARDED) ---- */
+#ifdef SHARDED
+#define SHV byte
+#define SHB bool
+#else
+#define SHV hidden byte /* constant without -DSHARDED: kept out of the state vector */
+#define SHB hidden byte
+#endif
+SHV x_run;         /* 0 no execution; 1 the Map over the shards runs; 2 the Map ended, FINISH due */
+SHV x_c, x_p, x_lv, x_prv, x_rec;   /* the plan (the shard list, a deployer-only key): content,
+                         * the place claimed, the ETag planned against, previous place, recent */
+SHB x_wh, x_ws, x_wu, x_dirty;      /* what it uploads; the dirty names found by PLAN's walk */
+SHB mk[NSH+1];     /* the shards' done-markers, of this plan (keyed by its claimed place) */
+SHB x_bad;         /* -DBAD_MEMBER: release SHR's staged artifact may hold a bad member (a ghost
+                         * too: no process but the shard that verifies it decides by it) */
 /* ---- ghosts: the truth the invariants speak of (no process decides by them) ---- */
 byte g_live;            /* the release live now */
 byte g_place;           /* its place */
@@ -175,6 +219,7 @@ inline cutover(r, c, q, p, rec) {
   :: q == 0 -> assert(!g_was[r] || (g_live == r && g_place == p))  /* I3: a release that was live never comes back by a deploy (rewriting the live manifest the same is no coming back) */
   :: else -> assert(!g_ran[q] && g_was[r] && g_live == QL(q))  /* I3: once, to a release that was live, replacing L */
   fi;
+  assert(!(x_bad && q == 0 && r == SHR));   /* I4 (sharded): an artifact a shard rejects never goes live */
   ck = KEEP - 1;
   do :: ck > 0 -> g_prevc[ck] = g_prevc[ck - 1]; ck-- :: else -> break od;
   g_prevc[0] = m_c;
@@ -273,6 +318,50 @@ inline repair_pass() {
   d_step { ok = 0; rv = 0; rs = 0; rc = 0; ra = 0; lh = 0; ls = 0; lu = 0; luv = 0 }
 }
 
+#ifdef SHARDED
+/* The SHARD children (sharded/shard.py), the Map over the shard list: child i PUTs its hashed files
+ * IfNoneMatch (one that exists is left as it is, with its old LastModified), verifies them and writes
+ * its done-marker. A child can die after its PUT and be retried by the Map, or fail for good (retries
+ * exhausted, before its PUT: nothing of it is up). The child holding a bad member rejects the artifact
+ * (-DBAD_MEMBER) and writes no marker. Then the Map ends and the engine calls FINISH: whatever the
+ * children did (FINISH must not trust it). Shard 1 holds H[c], shard NSH holds S. */
+#define SH_PUT(i) if :: (i) == 1 && x_wh && !H[x_c] -> H[x_c] = 1; dH[x_c] = 0 :: (i) == NSH && x_ws -> S = 1; dS = 0 :: else -> skip fi
+#define SH_THERE(i) (((i) != 1 || !x_wh || H[x_c]) && ((i) != NSH || !x_ws || S))
+inline shard_children() {
+  i = 1;
+  do
+  :: i > NSH -> break
+  :: i <= NSH ->
+     sok = 0;
+     do
+     :: sok -> break
+     :: !sok && i == NSH && x_bad -> printf("  shard %d finds a bad member: the artifact is rejected, no marker\n", i); break
+     :: !sok && !(i == NSH && x_bad) ->
+        if
+        :: d_step { SH_PUT(i); check(); printf("  shard %d: PUT its files (IfNoneMatch)\n", i) }
+           d_step { sok = SH_THERE(i); mk[i] = sok; printf("  shard %d verifies its files: %d; done-marker %d\n", i, sok, sok) }
+        :: MAYCRASH -> d_step { SH_PUT(i); check(); crashes++; printf("  shard %d: PUT its files, and the child dies (the Map retries it)\n", i) }
+        :: MAYCRASH -> d_step { crashes++; printf("  shard %d fails for good before its PUT: no marker\n", i) }; break
+        fi
+     od;
+     i++
+  od;
+  skip;
+  d_step {
+    x_run = 2; i = 0; sok = 0;
+    if :: !probe -> due[EFIN]++; ndue++ :: else -> skip fi;
+    printf("  the Map ends: the engine calls FINISH\n") }
+}
+
+proctype Shard() {
+  bool probe; byte i, sok;
+  do
+  :: x_run == 1 -> shard_children()
+  :: fn_done && x_run == 0 -> break
+  od
+}
+#endif
+
 proctype Fn(byte probe) {   /* probe: 0 the function, 1 the fresh probe, 2 redelivery of release p2r */
   byte e, r, c, q, verdict;                    /* the event: release r with content c, request q */
   byte lv, lc; bool lmeta;                     /* the live state read: ETag, content, metadata there */
@@ -281,6 +370,7 @@ proctype Fn(byte probe) {   /* probe: 0 the function, 1 the fresh probe, 2 redel
   byte ok;
   byte keep, cand, k;                          /* retention */
   byte rv, rs, rc, ra, lu, luv; bool lh, ls;   /* repair */
+  bool shd; byte i, sok;                       /* a sharded FINISH; the shards run by a probe */
 
 pick:
   if
@@ -290,7 +380,7 @@ pick:
   fi;
   /* the next event: any one due (late, out of order); stop when none is due and CI is done */
   if
-  :: ndue == 0 && ci_done -> goto finish
+  :: ndue == 0 && ci_done && x_run == 0 -> goto finish
   :: ndue > 0 ->
      atomic {
        k = NEV;
@@ -313,6 +403,9 @@ pick:
   :: e > NR && e <= NR + NQ -> q = e - NR; goto rollback
   :: e == EPRUNE -> goto prune
   :: e == EREPAIR -> repair_pass(); goto done
+#ifdef SHARDED
+  :: e == EFIN -> goto finish_step
+#endif
   fi;
 
 /* ---------- rollback request q: back to QT(q) only while QL(q) is live (operations/rollback.py) ---------- */
@@ -357,6 +450,13 @@ rollback:
 /* ---------- a deploy of release r (deploy/run.py, model/plan.py) ---------- */
 deploy:
   skip;
+#ifdef SHARDED
+  /* the handoff (sharded/handoff.py): the execution is named by the release id, so one runs at a time */
+  if
+  :: r == SHR && x_run != 0 && probe != 1 -> printf("  handoff: release %d's execution runs already\n", r); goto done
+  :: else -> skip
+  fi;
+#endif
   d_step {
     lv = m_ver; lmeta = m_meta; lc = m_c;
     if :: probe != 1 -> c = staged[r] :: else -> skip fi;
@@ -394,6 +494,9 @@ deploy:
   :: verdict == UNCHANGED || verdict == REFUSE -> goto done
   :: else -> skip
   fi;
+#ifdef SHARDED
+  if :: r == SHR && q == 0 && probe != 1 && lkc != c -> goto plan_sharded :: else -> skip fi;
+#endif
 
 hashed:
 #ifdef MUT_CLAIM_EARLY
@@ -401,6 +504,7 @@ hashed:
 #endif
 #ifdef MUT_HISTORY_FIRST
   STEP(if :: h_c[r] == 0 -> h_c[r] = c; h_t[r] = now; h_pv[r] = lv; ok = 1 :: h_c[r] == c -> ok = 1 :: else -> ok = 0 fi;
+        if :: ok -> h_ok[r] = 1 :: else -> skip fi;
         printf("  PUT history of %d (t=%d): %d\n", r, now, ok));
   if :: !ok -> goto rejected :: else -> skip fi;
 #endif
@@ -410,6 +514,7 @@ hashed:
 #ifndef MUT_HISTORY_FIRST
   /* then the history record, write-once */
   STEP(if :: h_c[r] == 0 -> h_c[r] = c; h_t[r] = now; h_pv[r] = lv; ok = 1 :: h_c[r] == c -> ok = 1 :: else -> ok = 0 fi;
+        if :: ok -> h_ok[r] = 1 :: else -> skip fi;
         printf("  PUT history of %d (t=%d): %d\n", r, now, ok));
   if :: !ok -> goto rejected :: else -> skip fi;   /* release_id_reused */
 #endif
@@ -424,6 +529,7 @@ hashed:
   dirty = 0;
 #endif
   /* (5) the unhashed names: this release's changed ones and every dirty one */
+unhashed:
   if :: wu || dirty -> STEP(U = UB(c); u_ver++; dU = 0; printf("  PUT U = %d\n", U)) :: else -> skip fi;
 
   /* (6) the cutover, conditional on the ETag read in (1) */
@@ -431,6 +537,7 @@ hashed:
   :: d_step {
        if
        :: IFMATCH(lv) -> cutover(r, c, q, p, rec); ok = 1; printf("  CUTOVER: release %d live at place %d (t=%d)\n", r, p, now);
+          if :: shd -> x_run = 0 :: else -> skip fi;  /* the execution succeeded */
           assert(U == UB(c) || dU)   /* I1b at our own cutover */
        :: else -> ok = 0; printf("  cutover refused: the live manifest changed (412)\n")
        fi;
@@ -447,8 +554,83 @@ hashed:
   :: ok && q > 0 -> goto success
   :: ok && q == 0 -> goto done
   :: !ok && q > 0 -> goto rollback             /* lost the race: read again, judge again */
-  :: !ok && q == 0 -> goto deploy
+  :: !ok && q == 0 && !shd -> goto deploy
+  :: !ok && shd -> d_step { x_run = 0; e = SHR; shd = 0 }; goto deploy   /* back to PLAN */
   fi;
+
+#ifdef SHARDED
+/* ---------- PLAN of a sharded deploy (sharded/plan.py), judged above as an inline deploy ---------- */
+plan_sharded:
+  /* the history record (listing the files) and the claim, before any upload */
+  STEP(if :: h_c[r] == 0 -> h_c[r] = c; h_t[r] = now; h_pv[r] = lv; ok = 1 :: h_c[r] == c -> ok = 1 :: else -> ok = 0 fi;
+        printf("  PLAN: PUT history of %d (t=%d): %d\n", r, now, ok));
+  if :: !ok -> goto rejected :: else -> skip fi;   /* release_id_reused, before the claim */
+#ifndef MUT_CLAIM_AT_FINISH
+  STEP(walk_and_claim());
+#endif
+  /* the shard list (a deployer-only key); then the Map starts */
+  STEP(x_c = c; x_p = p; x_lv = lv; x_prv = prv; x_rec = rec; x_wh = wh; x_ws = ws; x_wu = wu; x_dirty = dirty;
+       k = 1; do :: k <= NSH -> mk[k] = 0; k++ :: else -> break od; k = 0; x_run = 1;
+       printf("  PLAN: PUT the shard list (place %d, planned against ETag %d); the Map starts\n", p, lv));
+  if :: probe -> shard_children(); goto finish_step :: else -> goto done fi;
+
+/* ---------- FINISH of a sharded deploy (sharded/finish.py) ---------- */
+finish_step:
+  skip;
+  d_step {
+    r = SHR; q = 0; c = x_c; p = x_p; lv = x_lv; prv = x_prv; rec = x_rec; wh = x_wh; ws = x_ws; wu = x_wu; shd = 1;
+    if :: prv == UNK -> base = 0 :: else -> base = prv fi;
+    ok = 1;
+#ifndef MUT_TRUST_ENGINE
+    k = 1; do :: k <= NSH -> ok = ok && mk[k]; k++ :: else -> break od;   /* every shard's marker */
+#endif
+#ifdef MUT_STALE_FINISH
+    lv = m_ver;                                 /* conditions the cutover on the ETag it just read */
+#endif
+    if
+    :: ok && m_ver == lv -> verdict = GO
+    :: ok && m_ver != lv -> verdict = REFUSE      /* a cutover (or a re-put) since PLAN: back to PLAN */
+    :: else -> verdict = REJECT
+    fi;
+    if :: ok -> h_ok[r] = 1 :: else -> skip fi;  /* .releases/<r>/complete: every file is up */
+    k = 0;
+    printf("  FINISH of %d: markers %d; live ETag %d, planned against %d\n", r, ok, m_ver, lv)
+  }
+  if
+  :: verdict == REJECT -> d_step { x_run = 0; printf("  FINISH refuses: a marker is missing; the execution fails, its claim is dead\n") }; goto done
+  :: verdict == REFUSE -> d_step { x_run = 0; e = SHR; shd = 0; printf("  FINISH: the live state moved since PLAN: back to PLAN\n") }; goto deploy
+  :: verdict == GO -> skip
+  fi;
+#ifdef MUT_FINISH_AT_PLAN
+  dirty = x_dirty;                              /* at PLAN's claim, with the dirty names PLAN found */
+#elif defined(MUT_FINISH_NO_RECLAIM)
+  d_step {                                      /* at PLAN's claim, with the dirty names of every claim now */
+    dirty = 0; k = base + 1;
+    do :: j_rel[k] != 0 -> if :: k != p -> dirty = dirty || j_mut[k] :: else -> skip fi; k++ :: else -> break od;
+    k = 0 }
+#elif defined(FINISH_RECLAIM) || defined(MUT_CLAIM_AT_FINISH)
+  /* (a fix, F12) claim again by R5: resume at PLAN's claim only if it is still the topmost one;
+   * else claim the first free place, above every claim made while the shards ran, with all their
+   * dirty names (the files stayed retained: PLAN's claim was above the live place all along) */
+  STEP(walk_and_claim());
+#else
+  /* (the fix sharded/finish.py has, F12) the plan judged again must resume at PLAN's claim: the
+   * topmost one (planned against the same live place: the ETag is the same). Else back to PLAN,
+   * which claims above every claim made while the shards ran, and runs the shards again. */
+  d_step {
+    k = base + 1; dirty = 0; ok = 0;
+    do
+    :: j_rel[k] == 0 -> break
+    :: j_rel[k] != 0 && k == p && j_rel[k + 1] == 0 -> ok = 1; break
+    :: else -> dirty = dirty || j_mut[k]; k++
+    od;
+    k = 0;
+    if :: !ok -> x_run = 0; e = SHR; shd = 0; printf("  FINISH: PLAN's claim is no longer the topmost: back to PLAN\n")
+       :: else -> printf("  FINISH: PLAN's claim %d is the topmost (dirty: %d)\n", p, dirty) fi }
+  if :: !ok -> goto deploy :: else -> skip fi;
+#endif
+  goto unhashed;
+#endif
 
 /* ---------- retention (operations/prune.py, model/retention.py) ---------- */
 prune:
@@ -527,7 +709,7 @@ success:
 crash:
   /* the invocation died; Lambda delivers a deploy or request event again, later */
   if
-  :: e > 0 && e <= NR + NQ -> d_step { due[e]++; ndue++ }
+  :: e > 0 && (e <= NR + NQ || e == EFIN) -> d_step { due[e]++; ndue++ }   /* Lambda's retry; the engine's for a step */
   :: else -> skip
   fi;
 
@@ -538,7 +720,7 @@ done:
   fi;
   d_step {
     e = 0; r = 0; c = 0; q = 0; verdict = 0; lv = 0; lc = 0; lmeta = 0;
-    lkc = 0; base = 0; prv = 0; rec = 0; p = 0; wh = 0; ws = 0; wu = 0; dirty = 0; ok = 0;
+    lkc = 0; base = 0; prv = 0; rec = 0; p = 0; wh = 0; ws = 0; wu = 0; dirty = 0; ok = 0; shd = 0; i = 0; sok = 0;
     keep = 0; cand = 0; k = 0
   }
   goto pick;
@@ -620,7 +802,7 @@ proctype App() {
   d_step { pin_e[r] = now + PINLEN; printf("app: pins release %d until t=%d\n", r, pin_e[r]); check() }
   d_step {
     if
-    :: h_c[r] != 0 && !retired[h_c[r]] -> app_run[r] = 1; printf("app: starts on release %d\n", r)
+    :: h_c[r] != 0 && COMPLETE(r) && !retired[h_c[r]] -> app_run[r] = 1; printf("app: starts on release %d\n", r)
     :: else -> printf("app: refuses to start on release %d\n", r)
     fi;
     check(); r = 0 }
@@ -645,6 +827,9 @@ init {
     ndue = due[NR + 1] + due[NR + 2] + due[EPRUNE] + due[EREPAIR] + NR;
     ck = 0
   }
+#ifdef BAD_MEMBER
+  if :: skip :: x_bad = 1; printf("release %d's artifact holds a bad member\n", SHR) fi;
+#endif
   atomic {
     run Fn(0); run Net(); run Clock();
 #ifndef NO_OPERATOR
@@ -661,6 +846,9 @@ init {
 #ifdef REPAIR_PROC
     run Repair();
 #endif
+#ifdef SHARDED
+    run Shard();
+#endif
   }
   (_nr_pr == 1);
   /* I4 (progress): with everything else stopped, a fresh release deployed once goes live, whole */
@@ -672,7 +860,7 @@ init {
     do
     :: m_meta && j_rel[ck] != 0 ->
        if
-       :: p2r == 0 && j_q[ck] == 0 && staged[j_rel[ck]] == j_c[ck] && j_rel[ck] != m_rel -> p2r = j_rel[ck]
+       :: p2r == 0 && j_q[ck] == 0 && staged[j_rel[ck]] == j_c[ck] && j_rel[ck] != m_rel && !(x_bad && j_rel[ck] == SHR) -> p2r = j_rel[ck]
        :: else -> skip
        fi;
        ck++

@@ -19,7 +19,8 @@ class Settings:
 
     Environment variables, with defaults:
     LIVE_BUCKET (required), LIVE_PREFIX (""), STAGING_PREFIX ("staging/"),
-    HISTORY_PREFIX (".releases/", under LIVE_PREFIX), UPLOAD_CONCURRENCY (32),
+    HISTORY_PREFIX (".releases/", under LIVE_PREFIX), UPLOAD_CONCURRENCY (32, per upload process),
+    UPLOAD_PROCESSES ("auto": one per vCPU the function's memory buys; deploy/workers.py),
     CACHE_CONTROL_HASHED, CACHE_CONTROL_UNHASHED, CACHE_CONTROL_MANIFEST,
     MAX_MEMBERS (200000), MAX_TOTAL_BYTES (8 GiB), MAX_MEMBER_BYTES (5 GiB, S3's single PUT limit),
     MAX_COMPRESSION_RATIO (1000), ARTIFACTS_BUCKET ("": records of any bucket are accepted),
@@ -28,6 +29,9 @@ class Settings:
     LIVE_ETAG_MD5 ("true"; "false" when the live bucket's ETags are not MD5s, e.g. SSE-KMS),
     RETAIN_RELEASES (5), RETENTION_GRACE_DAYS (7), PRUNE_MAX_DELETES (1000), PRUNE_AFTER_DEPLOY ("false"):
     retention by releases (staticsync/retention.py).
+    STATE_MACHINE_ARN ("": every deploy inline), SHARD_THRESHOLD_FILES (150000), SHARD_FILES (20000),
+    SHARD_MAX_CONCURRENCY (2): a deploy whose plan uploads at least the threshold is handed to the
+    state machine in shards of SHARD_FILES content-addressed names (staticsync/sharded/).
     """
 
     live_bucket: str
@@ -35,6 +39,7 @@ class Settings:
     staging_prefix: str = "staging/"
     history_prefix: str = ".releases/"
     upload_concurrency: int = 32
+    upload_processes: int = 0  # 0: auto (deploy/workers.py sizes it from the function's vCPUs)
     cache_hashed: str = DEFAULT_CACHE_HASHED
     cache_unhashed: str = DEFAULT_CACHE_UNHASHED
     cache_manifest: str = DEFAULT_CACHE_MANIFEST
@@ -52,6 +57,10 @@ class Settings:
     retention_grace_days: int = 7
     prune_max_deletes: int = 1000
     prune_after_deploy: bool = False
+    state_machine_arn: str = ""
+    shard_threshold_files: int = 150_000
+    shard_files: int = 20_000
+    shard_max_concurrency: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +74,7 @@ class Settings:
             staging_prefix=_prefix(env, "STAGING_PREFIX", "staging/"),
             history_prefix=_prefix(env, "HISTORY_PREFIX", ".releases/", required=True),
             upload_concurrency=_int(env, "UPLOAD_CONCURRENCY", 32, low=1, high=256),
+            upload_processes=_processes(env, "UPLOAD_PROCESSES"),
             cache_hashed=env.get("CACHE_CONTROL_HASHED", DEFAULT_CACHE_HASHED),
             cache_unhashed=env.get("CACHE_CONTROL_UNHASHED", DEFAULT_CACHE_UNHASHED),
             cache_manifest=env.get("CACHE_CONTROL_MANIFEST", DEFAULT_CACHE_MANIFEST),
@@ -82,6 +92,10 @@ class Settings:
             retention_grace_days=_int(env, "RETENTION_GRACE_DAYS", 7, low=1),
             prune_max_deletes=_int(env, "PRUNE_MAX_DELETES", 1000, low=1),
             prune_after_deploy=_bool(env, "PRUNE_AFTER_DEPLOY", False),
+            state_machine_arn=env.get("STATE_MACHINE_ARN", "").strip(),
+            shard_threshold_files=_int(env, "SHARD_THRESHOLD_FILES", 150_000, low=1),
+            shard_files=_int(env, "SHARD_FILES", 20_000, low=1),
+            shard_max_concurrency=_int(env, "SHARD_MAX_CONCURRENCY", 2, low=1, high=10_000),
         )
 
     def live_key(self, path: str) -> str:
@@ -112,6 +126,13 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
         bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{name}={value} must be {bounds}")
     return value
+
+
+def _processes(env: Mapping[str, str], name: str) -> int:
+    """A number of processes, or 0 for "auto" (or unset)."""
+    if env.get(name, "").strip().lower() == "auto":
+        return 0
+    return _int(env, name, 0, low=1, high=64) if env.get(name, "").strip() else 0
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -19,6 +19,11 @@ class RequestMeter:
         client.meta.events.register("request-created.s3", self._count)
         return client
 
+    def add(self, counts: dict[str, int]) -> None:
+        """Requests another client counted (an upload worker process's), by operation."""
+        with self._lock:
+            self._counts.update(counts)
+
     def reset(self) -> None:
         with self._lock:
             self._counts.clear()

@@ -21,7 +21,7 @@ from ..model.order import META_PLANNED, planned_against
 from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..report import SyncReport
-from .upload import Uploads, put_files, read_spans, upload_spans
+from .upload import Uploads, put_files, read_and_put, read_spans, upload_spans
 
 # Mutable (unhashed) files up to this size are read and checked in memory before any is written;
 # past it they are checked in a first pass and read again to upload.
@@ -51,6 +51,7 @@ class Executor:
         self.bucket, self.artifact, self.view = bucket, artifact, view
         self.client, self.settings = bucket.client, bucket.settings
         self.report, self.remaining_seconds, self.notifier = run.report, run.remaining_seconds, notifier
+        self.meter = run.meter  # upload worker processes' requests are added to it
         self.policy = HeaderPolicy(self.settings, frozenset(view.record.files), view.hashed)
         self.uploaded = _counter(self.report, self.settings)
         self.history_kept = history_kept  # an earlier attempt's record, judged to be this build's
@@ -62,6 +63,12 @@ class Executor:
         when they fit in memory), and only if they did not fit, a second pass uploads them."""
         self.check_time("uploading")
         files, plan = self.upload_immutable(plan, live, intent)
+        self.finish(plan, live, files)
+
+    def finish(self, plan: Plan, live: LiveState, files: dict[str, bytes]) -> None:
+        """A claimed plan's last phases: the mutable names (those not in `files`, already read and
+        checked, are read now), then the cutover and what follows it. Also a sharded deploy's finish
+        step (staticsync.sharded.finish), once every shard has uploaded its content-addressed names."""
         changes = self.notifier.before_mutable(self.settings, plan, live, self.sizes)
         unread = [p for p in plan.mutable if p not in files]
         if sum(self.artifact.size_of(p) for p in unread) > PREVERIFY_BYTES:
@@ -84,8 +91,7 @@ class Executor:
         name the bucket holds with other bytes rejects it). A rejected artifact leaves no claim and
         no record."""
         if sum(self.artifact.size_of(p) for p in plan.uploads) <= PREVERIFY_BYTES:
-            files = read_spans(self.artifact, self.artifact.spans(plan.uploads), self.workers)
-            self.put(files, plan.immutable, only_new=True)
+            files = read_and_put(self.uploads(True), self.artifact.spans(plan.uploads), plan.immutable)
             return files, self.claim_with_history(plan, live, intent)
         fits = sum(self.artifact.size_of(p) for p in plan.mutable) <= PREVERIFY_BYTES
         files = self.stream(plan.uploads, only=frozenset(plan.immutable), keep_others=fits)
@@ -126,7 +132,7 @@ class Executor:
         return upload_spans(self.uploads(only is not None), spans, only=only, keep_others=keep_others)
 
     def uploads(self, only_new: bool) -> Uploads:
-        return Uploads(self.bucket, self.artifact, self.policy, self.uploaded, only_new)
+        return Uploads(self.bucket, self.artifact, self.policy, self.uploaded, only_new, self.meter)
 
     def keep_history(self, live: LiveState) -> None:
         """Write the release's history record, noting the live state it planned against (what

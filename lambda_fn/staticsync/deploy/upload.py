@@ -1,4 +1,5 @@
-"""Apply a plan's uploads: read spans of the artifact and put each file with its headers, in parallel."""
+"""Apply a plan's uploads: read spans of the artifact and put each file with its headers, in parallel
+(threads, and past MIN_FILES_PER_PROCESS files a worker process per vCPU: deploy/workers.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ import io
 import threading
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from ..artifact.archive import Artifact, Span
+from ..artifact.ranged import S3Range
 from ..artifact.stream import Large, check_member, span_files, upload_member
 from ..bucket import CONDITION_FAILED, MISSING, LiveBucket, error_code
 from ..config import Settings
 from ..errors import ArtifactRejected
+from ..meter import RequestMeter
 from ..model.headers import HeaderPolicy
+from .workers import BYTES_PER_FILE, Worker, partition, process_count, run_shares
 
 T = TypeVar("T")
 MULTIPART_BYTES = 64 * 1024 * 1024
@@ -43,6 +47,7 @@ class Uploads:
     policy: HeaderPolicy
     on_uploaded: Callable[[str, int], None]
     only_new: bool = False
+    meter: RequestMeter | None = None  # where worker processes' requests are counted
 
     def put(self, path: str, data: bytes) -> None:
         """One file already read and checked: its PUT, then its count."""
@@ -55,6 +60,32 @@ class Uploads:
         client, settings = self.bucket.client, self.bucket.settings
         put_large(client, settings, self.artifact, path, self.policy.headers(path), only_new=self.only_new)
         self.on_uploaded(path, self.artifact.size_of(path))
+
+    def processes(self, files: int) -> int:
+        """How many processes upload `files` (1: in this one, with threads, as always)."""
+        return process_count(self.bucket.settings.upload_processes, files)
+
+    def shares(self, spans: Sequence[Span], cut: bool = False) -> list[list[Span]]:
+        """`spans` (`cut` into pieces) shared out by weight among the processes there are files for;
+        fewer than two shares: no worker is worth starting."""
+        processes = self.processes(sum(len(span.paths) for span in spans))
+        if processes == 1:
+            return []
+        reads = [piece for span in spans for piece in pieces(self.artifact, span)] if cut else list(spans)
+        weights = [len(read.paths) + (read.end - read.start) / BYTES_PER_FILE for read in reads]
+        return [reads[run.start : run.stop] for run in partition(weights, processes)]
+
+    def in_processes(self, shares: Sequence[T], task: Callable[[Worker, T], None]) -> dict[str, bytes]:
+        """`task` on each share in a worker process of its own; what the tasks kept."""
+        return run_shares(self.bucket, shares, task, self.on_uploaded, self.meter)
+
+    def in_worker(self, worker: Worker) -> Uploads:
+        """These uploads inside a worker process: its own client writes and reads the artifact (the
+        parent's connections are never used across the fork), and each upload is relayed."""
+        source = self.artifact.file.source
+        if isinstance(source, S3Range):
+            source.client = worker.bucket.client  # the child's copy of the artifact
+        return replace(self, bucket=worker.bucket, on_uploaded=worker.uploaded, meter=None)
 
 
 def put_file(
@@ -121,16 +152,68 @@ def _holds(client: Any, settings: Settings, path: str, digest: str) -> bool:
 
 
 def put_files(uploads: Uploads, files: dict[str, bytes], paths: Sequence[str]) -> None:
-    """Upload `paths`, already read and checked into `files`, one PUT each in parallel."""
+    """Upload `paths`, already read and checked into `files`, one PUT each in parallel; with several
+    processes, each PUTs its share of the files it inherited (forked after they were read)."""
+    concurrency = uploads.bucket.settings.upload_concurrency
+    processes = uploads.processes(len(paths))
+    if processes == 1:
+        run_all(lambda path: put_one(uploads, files, path), paths, concurrency)
+        return
+    weights = [1 + uploads.artifact.size_of(path) / BYTES_PER_FILE for path in paths]
+    shares = [paths[run.start : run.stop] for run in partition(weights, processes)]
 
-    def put(path: str) -> None:
-        data = files[path]
-        if isinstance(data, Large):
-            uploads.put_large(path)
-        else:
-            uploads.put(path, data)
+    def task(worker: Worker, share: Sequence[str]) -> None:
+        mine = uploads.in_worker(worker)
 
-    run_all(put, paths, uploads.bucket.settings.upload_concurrency)
+        def put(path: str) -> None:
+            if not worker.stop.is_set():
+                put_one(mine, files, path)
+
+        run_all(put, share, concurrency)
+
+    uploads.in_processes(shares, task)
+
+
+def read_and_put(uploads: Uploads, spans: Sequence[Span], paths: Sequence[str]) -> dict[str, bytes]:
+    """Read and check every file of `spans`, then upload those of `paths`; the files read (all of
+    them, or with several processes the others only) for a later phase. Nothing is written before
+    every file has been checked.
+
+    With several processes each reads its share of the spans, waits until all have checked theirs,
+    then PUTs its files of `paths` and sends back the others (the caller keeps them in memory)."""
+    concurrency = uploads.bucket.settings.upload_concurrency
+    shares = uploads.shares(spans)
+    if len(shares) < 2:
+        files = read_spans(uploads.artifact, spans, concurrency)
+        put_files(uploads, files, paths)
+        return files
+    wanted = frozenset(paths)
+
+    def task(worker: Worker, share: Sequence[Span]) -> None:
+        mine = uploads.in_worker(worker)
+        files = read_spans(mine.artifact, share, concurrency)
+        worker.ready()  # every process has read and checked its share
+        if worker.stop.is_set():
+            return
+
+        def put(path: str) -> None:
+            if not worker.stop.is_set():
+                put_one(mine, files, path)
+
+        run_all(put, [path for path in files if path in wanted], concurrency)
+        for path, data in files.items():
+            if path not in wanted:
+                worker.keep(path, data)
+
+    return uploads.in_processes(shares, task)
+
+
+def put_one(uploads: Uploads, files: dict[str, bytes], path: str) -> None:
+    data = files[path]
+    if isinstance(data, Large):
+        uploads.put_large(path)
+    else:
+        uploads.put(path, data)
 
 
 def upload_spans(
@@ -143,17 +226,36 @@ def upload_spans(
     files to upload (or one file, if larger) are held at once; a large member (stream.is_large) is
     never held whole: its reader uploads it by parts. The first failure stops the readers and is
     raised once the running PUTs finish.
+
+    With several processes (Uploads.processes), the spans' pieces are shared out by weight and each
+    process streams its share as above (reads, checks and PUTs: all its CPU is its own); what they
+    keep comes back through their pipes. The first failure in any stops them all.
     """
-    return Stream(uploads, only, keep_others).run(spans)
+    shares = uploads.shares(spans, cut=True)
+    if len(shares) < 2:
+        return Stream(uploads, only, keep_others).run(spans)
+
+    def task(worker: Worker, share: Sequence[Span]) -> None:
+        kept = Stream(uploads.in_worker(worker), only, keep_others, worker.stop).run(share)
+        for path, data in kept.items():
+            worker.keep(path, data)
+
+    return uploads.in_processes(shares, task)
 
 
 class Stream:
     """One streamed upload: its readers, its PUT workers, the bytes they may hold, its first failure."""
 
-    def __init__(self, uploads: Uploads, only: Collection[str] | None, keep_others: bool) -> None:
+    def __init__(
+        self,
+        uploads: Uploads,
+        only: Collection[str] | None,
+        keep_others: bool,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.uploads, self.only, self.keep_others = uploads, only, keep_others
         self.budget = ByteBudget(IN_FLIGHT_BYTES)
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # set by the first failure (or, in a worker, its parent)
         self.kept: dict[str, bytes] = {}
         self.errors: list[BaseException] = []  # the first PUT failure; futures are not kept (100,000)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import signal
 import tempfile
@@ -24,8 +25,6 @@ from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
-
-from whitenoise.compress import Compressor
 
 try:
     import brotli
@@ -42,7 +41,26 @@ def raw_deflate(data: bytes, level: int = DEFLATE_LEVEL) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-ENCODERS = {"br": Compressor.compress_brotli, "gz": Compressor.compress_gzip, DEFLATE: raw_deflate}
+# The siblings' levels, chosen by measurement (python -m benchmarks.compression; docs/cdn.md, "Which
+# siblings, at which level"). whitenoise uses brotli's default, 11; on a real set 10 is 2% larger in
+# 42% of the time, and 9 is 10% larger. gzip stays at whitenoise's 9: the same bytes, and cheap.
+BROTLI_QUALITY = 10
+GZIP_LEVEL = 9
+
+
+def compress_brotli(data: bytes, quality: int = BROTLI_QUALITY) -> bytes:
+    return bytes(brotli.compress(data, quality=quality))
+
+
+def compress_gzip(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """whitenoise's gzip: no file name and mtime 0, so the output depends on the input alone."""
+    output = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=output, compresslevel=level, mtime=0) as file:
+        file.write(data)
+    return output.getvalue()
+
+
+ENCODERS = {"br": compress_brotli, "gz": compress_gzip, DEFLATE: raw_deflate}
 DECODERS = {
     "br": lambda data: brotli.decompress(data),
     "gz": gzip.decompress,
@@ -53,7 +71,8 @@ DECODERS = {
 def encoder_identity() -> str:
     """What the outputs depend on besides the input: a new version of any of these is a new cache."""
     versions = {name: _version(name) for name in ("whitenoise", "Brotli")}
-    return f"{sorted(versions.items())}, zlib {zlib.ZLIB_RUNTIME_VERSION}"
+    levels = f"brotli {BROTLI_QUALITY}, gzip {GZIP_LEVEL}, {DEFLATE}"
+    return f"{sorted(versions.items())}, zlib {zlib.ZLIB_RUNTIME_VERSION}, {levels}"
 
 
 @dataclass
@@ -84,7 +103,8 @@ class CompressionCache:
     would cost a file creation each.
     """
 
-    def __init__(self, root: Path | None) -> None:
+    def __init__(self, root: Path | None, workers: int | None = None) -> None:
+        self.workers = workers  # processes that fill() may use; None: every core this process may run on
         self.root: Path | None = None
         if root is not None:
             identity = hashlib.sha256(encoder_identity().encode()).hexdigest()[:16]
@@ -129,7 +149,8 @@ class CompressionCache:
     def fill(self, files: Iterable[str], encodings: tuple[str, ...], stats: CompressionStats) -> None:
         """Make every output `files` will need that the cache lacks, in parallel across cores.
 
-        Afterwards each output is in `ready`, checked, so whitenoise's pass reads no entry twice.
+        Afterwards each output is in `ready`, checked, so whitenoise's pass reads no entry twice. The
+        outputs are the same whatever the number of workers: each is a function of its input alone.
         """
         missing: dict[str, str] = {}  # input digest -> one file holding it
         seen: set[str] = set()
@@ -145,31 +166,67 @@ class CompressionCache:
                 continue
             self.ready.update({(digest, encoding): output for encoding, output in found.items() if output})
             stats.count(reused=1)
-        for digest, outputs in _compress_all(list(missing.items()), encodings):
+        workers = self.workers or available_cores()
+        for digest, outputs in _compress_all(list(missing.items()), encodings, workers):
             for encoding, output in outputs.items():
                 self.put(digest, encoding, output)
             stats.count(compressed=1)
 
 
+def available_cores() -> int:
+    """The cores this process may run on (a CI container's CPU set), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+# Below this much input a pool costs more (a fork of a process holding Django) than it saves.
+SERIAL_BYTES = 512 * 1024
+# Chunks per worker: enough that the last chunks are small and no worker waits long for another.
+CHUNKS_PER_WORKER = 8
+
+
 def _compress_all(
-    work: list[tuple[str, str]], encodings: tuple[str, ...]
+    work: list[tuple[str, str]], encodings: tuple[str, ...], workers: int
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(digest, {encoding: output}) for each (digest, file), on every core when there is enough work."""
+    """(digest, {encoding: output}) for each (digest, file), in `workers` processes when there is enough."""
     jobs = [(digest, name, encodings) for digest, name in work]
-    workers = min(os.cpu_count() or 1, len(jobs))
-    if workers <= 1:
+    sizes = {name: os.path.getsize(name) for _, name, _ in jobs}
+    workers = min(workers, len(jobs))
+    if workers <= 1 or sum(sizes.values()) < SERIAL_BYTES:
         yield from map(_compress_one, jobs)
         return
+    chunks = balanced_chunks(jobs, sizes, workers * CHUNKS_PER_WORKER)
     # fork: the workers need nothing but this module, and Django's state is harmless to copy.
     pool = ProcessPoolExecutor(
         max_workers=workers, mp_context=get_context("fork"), initializer=_worker_signals
     )
     try:
-        yield from pool.map(_compress_one, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+        for outputs in pool.map(_compress_chunk, chunks):
+            yield from outputs
     except BaseException:  # cancelled (SIGTERM, Ctrl-C) or failed: stop the workers now, not after the queue
         _stop(pool)
         raise
     pool.shutdown()
+
+
+def balanced_chunks(
+    jobs: list[tuple[str, str, tuple[str, ...]]], sizes: dict[str, int], count: int
+) -> list[list[tuple[str, str, tuple[str, ...]]]]:
+    """`jobs` in about `count` chunks of similar input bytes, largest files first: a large file
+    alone in its chunk, started early, so that it does not end the pass with one core busy."""
+    ordered = sorted(jobs, key=lambda job: (-sizes[job[1]], job[1]))
+    target = sum(sizes.values()) / max(count, 1)
+    chunks: list[list[tuple[str, str, tuple[str, ...]]]] = [[]]
+    held = 0
+    for job in ordered:
+        if chunks[-1] and held + sizes[job[1]] > target:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(job)
+        held += sizes[job[1]]
+    return chunks
 
 
 def _worker_signals() -> None:
@@ -186,6 +243,10 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         process.terminate()
     for process in processes:
         process.join(timeout=5)
+
+
+def _compress_chunk(chunk: list[tuple[str, str, tuple[str, ...]]]) -> list[tuple[str, dict[str, bytes]]]:
+    return [_compress_one(job) for job in chunk]
 
 
 def _compress_one(job: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict[str, bytes]]:

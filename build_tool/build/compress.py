@@ -1,16 +1,20 @@
-"""whitenoise's compression with a content-addressed cache of its outputs and a process per core.
+"""whitenoise's compression at our levels, only where it pays, with a content-addressed cache and a
+process per core.
 
 whitenoise compresses every file on every build, in threads that brotli's GIL serialises: on a real
 project that is most of a collect. `CompressedManifestStaticFilesStorage` here is whitenoise's, with
 the compressor its `create_compressor` factory returns swapped for one that looks each output up by
-the SHA-256 of its input (and the encoder's identity): before whitenoise's own pass, the outputs that
-are missing are made in a process pool and stored. whitenoise's `compress` then runs unchanged on each
-file, so which siblings exist and their bytes are exactly what whitenoise alone would write.
+the SHA-256 of its input (and the encoders' identity): before whitenoise's own pass, the outputs that
+are missing are made in a process pool and stored. whitenoise's `compress` then runs on each file, so
+the siblings are whitenoise's but for two choices measured on a real set (docs/cdn.md, "Which
+siblings, at which level"): brotli's quality (build.cache.BROTLI_QUALITY), and no sibling for a file
+under MIN_SIBLING_SIZE (such a file is not compressed at all).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -25,9 +29,21 @@ from .cache import ENCODERS, CompressionCache, CompressionStats
 from .collect import COMPRESSION_SETTING
 from .delta import BaseSlot, to_compress
 
+# A file gets siblings only from this size: CloudFront compresses nothing smaller either, and what a
+# sibling of a smaller file saves is less than a packet (docs/cdn.md, "Which siblings, at which level").
+MIN_SIBLING_SIZE = 1000
+# whitenoise's own rule: a sibling is kept only when it is at most 95% of its file.
+MAX_SIBLING_RATIO = 0.95
+
+
+def keeps_sibling(size: int, compressed: int, min_size: int = MIN_SIBLING_SIZE) -> bool:
+    """Whether a file of `size` bytes keeps a sibling of `compressed` bytes."""
+    return size >= max(min_size, 1) and compressed / size <= MAX_SIBLING_RATIO  # whitenoise's arithmetic
+
 
 class CachedCompressor(Compressor):
-    """whitenoise's Compressor, reading each compressed output from the cache when it is there."""
+    """whitenoise's Compressor, reading each compressed output from the cache when it is there, at
+    our levels (build.cache.ENCODERS) and keeping a sibling only where `keeps_sibling` says."""
 
     def __init__(self, cache: CompressionCache, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -43,6 +59,14 @@ class CachedCompressor(Compressor):
 
     def compress_gzip(self, data: bytes) -> bytes:
         return self._cached("gz", data)
+
+    def worth_compressing(self, path: str) -> bool:
+        """whitenoise's extension rule, and big enough for a sibling (the small are not compressed)."""
+        return self.should_compress(path) and os.path.getsize(path) >= MIN_SIBLING_SIZE
+
+    def is_compressed_effectively(self, encoding_name: str, path: str, orig_size: int, data: bytes) -> bool:
+        # whitenoise's pass calls this for each output: no .br (too small, or not 5% smaller) means no .gz.
+        return keeps_sibling(orig_size, len(data))
 
     def _cached(self, encoding: str, data: bytes) -> bytes:
         digest = self._digest(data)
@@ -89,7 +113,7 @@ class CompressedManifestStaticFilesStorage(WhitenoiseStorage):
         extensions = getattr(settings, "WHITENOISE_SKIP_COMPRESS_EXTENSIONS", None)
         compressor = CachedCompressor(self._cache, extensions=extensions, quiet=True)
         # What the live release has is not compressed at all: its siblings are the live ones.
-        candidates = [name for name in sorted(paths) if compressor.should_compress(name)]
+        candidates = [name for name in sorted(paths) if compressor.worth_compressing(self.path(name))]
         names, inherited = to_compress(candidates, self.base.value if self.base else None, self.path)
         self.stats.count(inherited=inherited)
         self._cache.fill([self.path(name) for name in names], compressor.encodings, self.stats)

@@ -12,11 +12,15 @@ of the upload, object size included:
 - rescattered: that release staged again (a no-change redeploy after `scattered`, e.g. with --keep-store).
 
 `--lambda-dir` runs another copy of lambda_fn (e.g. `git archive HEAD lambda_fn`) for a before/after.
+`--plain` generates the common shape instead (100,000 files under short ASCII paths, no large member).
+`--profile DIR` writes each scenario's cProfile stats to DIR/<scenario>.prof and adds `peak_stack`, the
+handler's stack when its RSS reached its peak (sampled every 5 ms), to the scenario's result.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import json
@@ -54,6 +58,11 @@ def source_path(index: int, rng: random.Random) -> str:
     return "/".join([*folders, f"f{index:06}-{rng.choice(WORDS)}.css"])
 
 
+def plain_path(index: int, rng: random.Random) -> str:
+    """A Django-shaped path: an app's folder, a kind, a file (ASCII, 3 deep)."""
+    return f"app{index % 40}/{('css', 'js', 'img')[index % 3]}/f{index:06}.css"
+
+
 def write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
     info.external_attr, info.create_system = FILE_MODE, 3
@@ -61,21 +70,23 @@ def write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def generate(out: Path, files: int, release: str, changed: int = 0) -> dict[str, str]:
-    """Write the artifact; returns its object metadata. `changed` sources get other bytes."""
+def generate(out: Path, files: int, release: str, changed: int = 0, plain: bool = False) -> dict[str, str]:
+    """Write the artifact; returns its object metadata. `changed` sources get other bytes. `plain`: short
+    ASCII paths and no large member (the common shape, for comparison)."""
     rng = random.Random(files)
-    sources = (files - len(LARGE_MB)) // 2
+    large = () if plain else LARGE_MB
+    sources = (files - len(large)) // 2
     every = max(1, sources // changed) if changed else 0
     tree: dict[str, bytes] = {}
     manifest: dict[str, str] = {}
     for index in range(sources):
-        name = source_path(index, rng)
+        name = (plain_path if plain else source_path)(index, rng)
         data = rng.randbytes(rng.randint(100, 1500)).hex().encode()
         if every and index % every == every // 2:
             data += f"/* {release} */".encode()
         manifest[name] = hashed_name(name, data)
         tree[name] = tree[manifest[name]] = data
-    for number, size in enumerate(LARGE_MB):
+    for number, size in enumerate(large):
         tree[f"media/large-{number}.mp4"] = random.Random(size).randbytes(size * 1024 * 1024)
     manifest_bytes = json.dumps({"paths": manifest, "version": "1.1", "hash": release}).encode()
     digests = {path: hashlib.sha256(data).hexdigest() for path, data in tree.items()}
@@ -93,9 +104,10 @@ def generate(out: Path, files: int, release: str, changed: int = 0) -> dict[str,
     return {META_RELEASE_SHA256: hashlib.sha256(release_bytes).hexdigest(), META_TAIL_BYTES: str(tail)}
 
 
-def invoke(lambda_dir: str, bucket: str, key: str, size: int) -> dict[str, Any]:
-    """Run the handler in this (fresh) process on the event of s3://bucket/key."""
-    from benchmarks.invoke import cpu_seconds, event, peak_rss_mb
+def invoke(lambda_dir: str, bucket: str, key: str, size: int, profile: str = "") -> dict[str, Any]:
+    """Run the handler in this (fresh) process on the event of s3://bucket/key; with `profile`, under
+    cProfile (its stats written to that path) and with the stack that reached the peak RSS."""
+    from benchmarks.invoke import PeakStacks, cpu_seconds, event, peak_rss_mb, profiled
     from devtools.lambda_context import FakeContext
 
     sys.path.insert(0, lambda_dir)
@@ -107,11 +119,13 @@ def invoke(lambda_dir: str, bucket: str, key: str, size: int) -> dict[str, Any]:
     imported, cpu_before = time.perf_counter(), cpu_seconds()
     raw = event(bucket, key, size)
     stdout, sys.stdout = sys.stdout, sys.stderr
+    peaks = PeakStacks() if profile else None
     try:
-        [report] = app.lambda_handler(raw, context)["deploys"]
+        with profiled(profile), peaks or contextlib.nullcontext():
+            [report] = app.lambda_handler(raw, context)["deploys"]
     finally:
         sys.stdout = stdout
-    return {
+    return ({"peak_stack": peaks.stack} if peaks else {}) | {
         "outcome": report["outcome"],
         "reason": report.get("reason"),
         "files_uploaded": report.get("files_uploaded"),
@@ -124,15 +138,18 @@ def invoke(lambda_dir: str, bucket: str, key: str, size: int) -> dict[str, Any]:
     }
 
 
-def run_scenario(server: Any, lambda_dir: Path, key: str, size: int, prefix: str) -> dict[str, Any]:
+def run_scenario(
+    server: Any, lambda_dir: Path, key: str, size: int, prefix: str, profile: str = "", extra: Any = ()
+) -> dict[str, Any]:
     env = server.env() | {"LIVE_BUCKET": "live", "LIVE_PREFIX": prefix, "MALLOC_ARENA_MAX": "2"}
+    env |= dict(setting.split("=", 1) for setting in extra)
     env |= {"POWERTOOLS_SERVICE_NAME": "memory-bench", "POWERTOOLS_METRICS_NAMESPACE": "Bench"}
     env |= {
         "POWERTOOLS_TRACE_DISABLED": "true",
         "PRUNE_AFTER_DEPLOY": "false",
         "POWERTOOLS_LOG_LEVEL": "ERROR",
     }
-    command = [sys.executable, "-m", "benchmarks.memory", "invoke", str(lambda_dir), key, str(size)]
+    command = [sys.executable, "-m", "benchmarks.memory", "invoke", str(lambda_dir), key, str(size), profile]
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{key}: the handler failed:\n{done.stderr[-3000:]}")
@@ -143,17 +160,26 @@ def run_scenario(server: Any, lambda_dir: Path, key: str, size: int, prefix: str
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["invoke"]:
-        lambda_dir, key, size = argv[1:4]
-        print(json.dumps(invoke(lambda_dir, "artifacts", key, int(size)), sort_keys=True))
+        lambda_dir, key, size, profile = (*argv[1:5], "")[:4]
+        print(json.dumps(invoke(lambda_dir, "artifacts", key, int(size), profile), sort_keys=True))
         return 0
     from devtools.seaweed import running_seaweed
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--changed", type=int, default=100, help="sources changed in `scattered`")
+    parser.add_argument("--plain", action="store_true", help="short ASCII paths, no large member")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the handler's environment (repeatable)"
+    )
     parser.add_argument("--lambda-dir", type=Path, default=ROOT / "lambda_fn")
     parser.add_argument("--work", type=Path, default=HERE / ".work" / "memory")
     parser.add_argument("--scenarios", default="first,nochange,scattered")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="a folder: each scenario's cProfile stats (<scenario>.prof) and the stack at its peak RSS",
+    )
     parser.add_argument(
         "--keep-store",
         action="store_true",
@@ -161,16 +187,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
+    shape = f"plain{args.files}" if args.plain else f"shape{args.files}"
     artifacts = {
-        "r1": (args.work / f"shape{args.files}-r1.zip", 0),
-        "r2": (args.work / f"shape{args.files}-r2-{args.changed}.zip", args.changed),
+        "r1": (args.work / f"{shape}-r1.zip", 0),
+        "r2": (args.work / f"{shape}-r2-{args.changed}.zip", args.changed),
     }
     metadata = {}
     for release, (path, changed) in artifacts.items():
         cached = path.with_suffix(".json")
         if not cached.exists():
             print(f"memory: generating {path.name}", file=sys.stderr, flush=True)
-            cached.write_text(json.dumps(generate(path, args.files, release, changed)))
+            cached.write_text(json.dumps(generate(path, args.files, release, changed, args.plain)))
         metadata[release] = json.loads(cached.read_text())
     # rescattered: the scattered release again, a no-change redeploy once `scattered` left it live.
     staged = {"first": "r1", "nochange": "r1", "scattered": "r2", "rescattered": "r2"}
@@ -185,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             client.upload_file(
                 str(path), "artifacts", key, ExtraArgs={"Metadata": metadata[staged[scenario]]}
             )
-            result = run_scenario(server, args.lambda_dir.resolve(), key, path.stat().st_size, "bench/")
+            profile = str(args.profile.resolve() / f"{scenario}.prof") if args.profile else ""
+            size = path.stat().st_size
+            lambda_dir = args.lambda_dir.resolve()
+            result = run_scenario(server, lambda_dir, key, size, "bench/", profile, args.env)
             result["cpu_ms_per_file"] = round(1000 * result["cpu_seconds"] / args.files, 3)
             results[scenario] = result
             print(f"memory: {scenario}: {json.dumps(result)}", file=sys.stderr, flush=True)

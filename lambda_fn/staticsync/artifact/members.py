@@ -1,4 +1,5 @@
-"""Check a zip's member table against the contract: names, sizes and layout, before any member is read."""
+"""Check a zip's member table against the contract, one entry at a time (each rule and the first problem's
+message): names, sizes and layout, before any member is read; table.py checks all entries at once."""
 
 from __future__ import annotations
 
@@ -18,14 +19,8 @@ LOCAL_HEADER_BYTES = LOCAL.size
 MAX_KEY_BYTES = 1024
 
 
-def check_entries(directory: Directory, settings: Settings) -> None:
-    """Reject unsafe or oversized entries before reading any of them."""
-    if not len(directory):
-        raise ArtifactRejected("empty_artifact", "the artifact has no entries")
-    if len(directory) > settings.max_members:
-        raise ArtifactRejected(
-            "too_many_members", f"{len(directory)} entries exceed MAX_MEMBERS={settings.max_members}"
-        )
+def check_each(directory: Directory, settings: Settings) -> None:
+    """check_entry on each entry in turn, and no name twice: the first problem is raised."""
     seen: set[str] = set()
     for index, name in enumerate(directory.names):
         check_entry(directory, index, name, settings)
@@ -33,12 +28,6 @@ def check_entries(directory: Directory, settings: Settings) -> None:
         if name in seen:
             raise ArtifactRejected("duplicate_member", f"{name} appears twice", name)
         seen.add(name)
-    total = sum(directory.sizes)
-    if total > settings.max_total_bytes:
-        raise ArtifactRejected(
-            "too_large",
-            f"{total} uncompressed bytes exceed MAX_TOTAL_BYTES={settings.max_total_bytes}",
-        )
 
 
 def check_entry(directory: Directory, index: int, name: str, settings: Settings) -> None:
@@ -100,27 +89,6 @@ def check_layout(directory: Directory) -> array[int]:
             name = directory.names[index]
             raise ArtifactRejected("bad_layout", f"{name} does not fit where the zip says it is", name)
     return ends
-
-
-def keyed_members(directory: Directory, files: Mapping[str, str]) -> tuple[dict[str, int], str | None, int]:
-    """Each static/ member's index by the record's own string for its path (in the record's order),
-    the first path of a member the record does not list, and the static/ members' total size; the
-    directory's names are dropped."""
-    own = dict(zip(files, files, strict=True))
-    found: dict[str, int] = {}
-    extra: str | None = None
-    total, sizes = 0, directory.sizes
-    for index, name in enumerate(directory.names):
-        if name.startswith(FILES_DIR):
-            total += sizes[index]
-            path = name[len(FILES_DIR) :]
-            key = own.get(path)
-            if key is None:
-                extra = path if extra is None else min(extra, path)
-            else:
-                found[key] = index
-    directory.names.clear()
-    return {path: found[path] for path in files if path in found}, extra, total
 
 
 def check_record_matches(record: ReleaseRecord, manifest: Mapping[str, str], names: Iterable[str]) -> None:

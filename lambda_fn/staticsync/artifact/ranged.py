@@ -183,6 +183,16 @@ class SparseFile(io.RawIOBase):
             return b""
         return self._slice(max(start, 0), end)
 
+    def view_at(self, start: int, end: int) -> bytes | memoryview:
+        """read_at, as a view of a fragment that holds the range rather than a copy of it (release
+        it: the fragment is kept while it lives)."""
+        end = min(end, self.source.size)
+        with self._lock:
+            for origin, data in self._fragments.items():
+                if origin <= max(start, 0) and end <= origin + len(data):
+                    return memoryview(data)[max(start, 0) - origin : end - origin]
+        return self.read_at(start, end)
+
     def prefetch(self, start: int, end: int) -> None:
         data = self.source.read_range(start, end)
         with self._lock:

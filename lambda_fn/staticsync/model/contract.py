@@ -9,6 +9,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from ..errors import ArtifactRejected
@@ -36,6 +37,7 @@ COMMIT_HEX = re.compile(r"[0-9a-f]{7,64}")
 
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+HEX_RUN = re.compile(r"[0-9a-f]*")
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # Content that compresses no further: stored in the zip rather than deflated.
@@ -138,9 +140,7 @@ def release_of(document: dict[str, Any]) -> ReleaseRecord:
             "bad_release_record", f"created_at {created_at!r} is not {TIMESTAMP_FORMAT}"
         ) from None
     files = document.get("files")
-    if not isinstance(files, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and SHA256_HEX.fullmatch(v) for k, v in files.items()
-    ):
+    if not isinstance(files, dict) or not digests_map(files):
         raise ArtifactRejected("bad_release_record", "files must map paths to hex SHA-256 digests")
     if document.get("file_count") != len(files):
         raise ArtifactRejected("bad_release_record", "file_count does not match files")
@@ -168,6 +168,15 @@ def release_of(document: dict[str, Any]) -> ReleaseRecord:
     )
 
 
+def digests_map(files: dict[Any, Any]) -> bool:
+    """Whether `files` maps strings to SHA-256 hex digests (as SHA256_HEX matches one): checked for
+    all values at once, in C (100,000 files: a few ms rather than 45)."""
+    values = list(files.values())
+    if not all(map(isinstance, files, repeat(str))) or not all(map(isinstance, values, repeat(str))):
+        return False
+    return set(map(len, values)) <= {64} and HEX_RUN.fullmatch("".join(values)) is not None
+
+
 def _base(document: dict[str, Any], release: str) -> str | None:
     """A delta's `base` (docs/artifact.md, "Delta artifacts"): another release's id, or absent."""
     base = document.get("base")
@@ -189,8 +198,8 @@ def parse_manifest(data: bytes | str) -> dict[str, str]:
             MANIFEST_NAME,
         )
     paths = document.get("paths")
-    if not isinstance(paths, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in paths.items()
+    if not isinstance(paths, dict) or not (
+        all(map(isinstance, paths, repeat(str))) and all(map(isinstance, paths.values(), repeat(str)))
     ):
         raise ArtifactRejected("bad_manifest", "paths must map names to names", MANIFEST_NAME)
     return paths

@@ -31,13 +31,24 @@ def hashed_name_of(name: str, md5_hex: str) -> str:
     return urlunsplit(parsed._replace(path=posixpath.join(directory, f"{root}.{digest}{extension}")))
 
 
-def hashed_sources(manifest: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """Each hashed name of a manifest (a value that differs from its key) with the names it hashes."""
-    sources: dict[str, tuple[str, ...]] = {}
+def hashed_sources(manifest: dict[str, str]) -> dict[str, str | tuple[str, ...]]:
+    """Each hashed name of a manifest (a value that differs from its key) with the name it hashes, or
+    the names when there are several (a tuple only then: 50,000 one-name tuples are 3 MB)."""
+    sources: dict[str, str | tuple[str, ...]] = {}
     for name, hashed in manifest.items():
         if hashed != name:
-            sources[hashed] = (*sources.get(hashed, ()), name)
+            known = sources.get(hashed)
+            if known is None:
+                sources[hashed] = name
+            else:
+                sources[hashed] = (*((known,) if isinstance(known, str) else known), name)
     return sources
+
+
+def sources_of(sources: dict[str, str | tuple[str, ...]], hashed: str) -> tuple[str, ...]:
+    """The names `hashed` is the hashed name of, from hashed_sources."""
+    found = sources.get(hashed, ())
+    return (found,) if isinstance(found, str) else found
 
 
 # A path every rule below accepts, but for NFC: no drive letter at the start (of the path or of the
@@ -45,6 +56,25 @@ def hashed_sources(manifest: dict[str, str]) -> dict[str, tuple[str, ...]]:
 # Matching it is one pass in C; only names it refuses take the rules one by one, for the reason.
 _SEGMENT = r"(?!\.\.?(?:/|\Z))[^\x00-\x1f\x7f-\x9f\\/]+"
 _SAFE_PATH = re.compile(rf"(?![A-Za-z]:)(?!{re.escape(FILES_DIR)}[A-Za-z]:)(?:{_SEGMENT}/)*{_SEGMENT}")
+
+
+# _SAFE_PATH for many paths at once, each ended by a newline (which no safe path holds): the same rules,
+# with possessive repeats (a run of segment characters can only end at '/' or '\n': nothing to retry).
+_LINE_SEGMENT = r"(?!\.\.?[/\n])[^\x00-\x1f\x7f-\x9f\\/]++"
+_SAFE_LINES = re.compile(
+    rf"(?:(?![A-Za-z]:)(?!{re.escape(FILES_DIR)}[A-Za-z]:)(?:{_LINE_SEGMENT}/)*+{_LINE_SEGMENT}\n)*+"
+)
+
+
+def all_safe(lines: str) -> bool:
+    """Whether unsafe_path_reason accepts every line of `lines` (each path followed by a newline;
+    a path holding a newline is unsafe, so count the paths apart): one pass in C for any number.
+
+    NFC is checked on the whole text at once: a newline composes with nothing, so the text is NFC
+    exactly when each of its lines is."""
+    if _SAFE_LINES.fullmatch(lines) is None:
+        return False
+    return lines.isascii() or unicodedata.is_normalized("NFC", lines)
 
 
 def unsafe_path_reason(path: str) -> str | None:

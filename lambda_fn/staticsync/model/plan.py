@@ -158,8 +158,9 @@ def resuming(live: LiveState, release: str, intent: Intent) -> LiveState:
 
 def check_owned(record: ReleaseRecord, owned: Collection[str]) -> None:
     """No file may land on a key the deployer keeps for itself (the manifest, the history)."""
+    prefixes = tuple(owned)  # str.startswith takes them all at once: no generator a file
     for path in record.files:
-        if path == MANIFEST_NAME or any(path.startswith(prefix) for prefix in owned):
+        if path == MANIFEST_NAME or path.startswith(prefixes):
             raise ArtifactRejected(
                 "reserved_path", f"{path} would overwrite the deployer's own {path.split('/')[0]}", path
             )

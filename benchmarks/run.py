@@ -401,7 +401,7 @@ def side_benchmark(name: str, *args: str) -> dict[str, Any]:
     )
     if done.returncode:
         raise RuntimeError(f"benchmarks.{name} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout[done.stdout.index("{") :])
+    result: dict[str, Any] = json.loads(done.stdout[done.stdout.rfind("\n{") + 1 :])  # the last document
     return result
 
 
@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         save()
     if args.uploads:
-        results["uploads"] = side_benchmark("uploads", "--json")
+        results["uploads"] = side_benchmark("uploads")
         save()
     say(f"wrote {out} ({results['seconds']:.0f} s)")
     if not args.no_report:

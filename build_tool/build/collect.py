@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .recipe import Project, Recipe
 
 DEFAULT_STORAGE = "whitenoise.storage.CompressedManifestStaticFilesStorage"
-# What DEFAULT_STORAGE runs as: the same output bytes, with a compression cache (build_tool.build.compress).
+# What DEFAULT_STORAGE runs as: the same hashed files and manifest; siblings only where they save bytes,
+# brotli at quality 10, and a compression cache (build_tool.build.compress, docs/cdn.md).
 CACHED_STORAGE = "build_tool.build.compress.CompressedManifestStaticFilesStorage"
 ALLOWED_STORAGES = (
     DEFAULT_STORAGE,
@@ -55,8 +56,9 @@ def collect(
     The local storage is put into the settings before django.setup(), so an app that reads
     `staticfiles_storage` at import or in AppConfig.ready() (Wagtail's admin does) gets it too and
     the project's own static storage (say S3) is never built: no request, no credentials needed.
-    whitenoise's storage runs as build_tool.build.compress's subclass: the same bytes, compressed on every
-    core, and only once per content when the recipe's `cache_dir` is kept between builds. `started`
+    whitenoise's storage runs as build_tool.build.compress's subclass: the same files and manifest, with
+    siblings only where they save bytes (docs/cdn.md), compressed on every core, and only once per
+    content when the recipe's `cache_dir` is kept between builds. `started`
     is called once the settings are loaded, before the (slow) collect; `base` (a delta's live release)
     may be filled in until then.
     """
@@ -77,7 +79,7 @@ def collect(
 
 
 def backend_for(storage: str) -> str:
-    """The storage class collectstatic runs: whitenoise's as ours (the same bytes, with the cache)."""
+    """The storage class collectstatic runs: whitenoise's as ours (its files, our siblings and cache)."""
     return CACHED_STORAGE if storage == DEFAULT_STORAGE else storage
 
 

@@ -141,7 +141,12 @@ def invoke(lambda_dir: str, bucket: str, key: str, size: int, profile: str = "")
 def run_scenario(
     server: Any, lambda_dir: Path, key: str, size: int, prefix: str, profile: str = "", extra: Any = ()
 ) -> dict[str, Any]:
-    env = server.env() | {"LIVE_BUCKET": "live", "LIVE_PREFIX": prefix, "MALLOC_ARENA_MAX": "2"}
+    env = server.env() | {
+        "LIVE_BUCKET": "live",
+        "LIVE_PREFIX": prefix,
+        "MALLOC_ARENA_MAX": "2",
+        "MALLOC_MMAP_THRESHOLD_": "262144",
+    }
     env |= dict(setting.split("=", 1) for setting in extra)
     env |= {"POWERTOOLS_SERVICE_NAME": "memory-bench", "POWERTOOLS_METRICS_NAMESPACE": "Bench"}
     env |= {

@@ -157,7 +157,12 @@ def ours(
 def invoke(bench: Bench, key: str, prefix: str, size: int, concurrency: int | None = None) -> dict[str, Any]:
     """The handler in a fresh process on the S3 event for `key`, whose real `size` the event carries."""
     # MALLOC_ARENA_MAX=2: glibc's per-thread malloc arenas add ~25 MB at 32 workers (docs/scale.md).
-    extra = {"LIVE_BUCKET": "live", "LIVE_PREFIX": prefix, "MALLOC_ARENA_MAX": "2"}
+    extra = {
+        "LIVE_BUCKET": "live",
+        "LIVE_PREFIX": prefix,
+        "MALLOC_ARENA_MAX": "2",
+        "MALLOC_MMAP_THRESHOLD_": "262144",
+    }
     if concurrency:
         extra["UPLOAD_CONCURRENCY"] = str(concurrency)
     command = [str(PY), str(HERE / "invoke.py"), "--key", key, "--size", str(size)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -170,8 +169,11 @@ class Executor:
         assert plan.cutover is not None
         release, manifest = self.view.release, self.view.manifest_bytes
         headers = self.policy.manifest_headers()
-        digest = hashlib.sha256(self.artifact.release_bytes).hexdigest()
-        metadata = {**plan.cutover.position.metadata(release), META_RELEASE_SHA256: digest}
+        # Hashed at open: inflating release.json again here would hold it twice at the peak.
+        metadata = {
+            **plan.cutover.position.metadata(release),
+            META_RELEASE_SHA256: self.artifact.release_sha256,
+        }
         try:
             etag = cut_over(self.client, self.settings, manifest, plan.cutover, headers, metadata)
         except LiveChanged:

@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from staticsync.bucket import LiveBucket, Run, Staged
 from staticsync.config import Settings
-from staticsync.deploy.run import deploy
-from staticsync.dispatch import handle_event, object_sizes
+from staticsync.deploy.run import deploy, inline
+from staticsync.dispatch import Outlets, handle_event, handle_step, machine_step, object_sizes
 from staticsync.meter import RequestMeter, metered_s3_client
 from staticsync.model.events import ARTIFACT, PIN_REQUEST, PRUNE_REQUEST, ROLLBACK_REQUEST
 from staticsync.notify.cutover import Notifier
@@ -23,6 +23,7 @@ from staticsync.operations.prune import PruneReport, is_scheduled, prune_after_c
 from staticsync.operations.requests import handle_pin_request, handle_prune_request
 from staticsync.operations.rollback import handle_request
 from staticsync.report import SyncReport
+from staticsync.sharded.handoff import HandOff
 
 logger = Logger()
 # The template sets POWERTOOLS_METRICS_NAMESPACE; a default keeps a bare run (tests, local) working.
@@ -31,6 +32,8 @@ settings = Settings.from_env()
 meter = RequestMeter()
 s3 = metered_s3_client(meter, settings.upload_concurrency)
 live = LiveBucket(s3, settings)
+# A deploy too large for one invocation goes to the state machine (staticsync/sharded/), when one is set.
+stepfunctions = boto3.client("stepfunctions") if settings.state_machine_arn else None
 notifier = Notifier(
     cloudfront=boto3.client("cloudfront") if settings.cloudfront_distribution_id else None,
     events=boto3.client("events") if settings.event_bus_name else None,
@@ -56,11 +59,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_scheduled(event):
         return pruned(prune_live(s3, settings))
     left, sizes = seconds_left(context), object_sizes(event)
+    if machine_step(event):  # the sharded deploy's plan, finish or failure, from the state machine
+        run = Run(SyncReport(artifact=""), meter, left)
+        return handle_step(event, live, run, notifier, Outlets(logger, metrics, publish))
 
     def deploy_artifact(bucket: str, key: str, report: SyncReport) -> None:
-        deploy(
-            live, Staged(bucket, key, sizes.get((bucket, key))), Run(report, meter, left), notifier=notifier
-        )
+        staged = Staged(bucket, key, sizes.get((bucket, key)))
+        carry = HandOff(stepfunctions, settings, staged) if stepfunctions else inline
+        deploy(live, staged, Run(report, meter, left), notifier=notifier, carry=carry)
 
     def roll_back(bucket: str, key: str, report: SyncReport) -> None:
         handle_request(live, Staged(bucket, key), Run(report, meter, left), notifier)

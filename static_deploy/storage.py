@@ -10,8 +10,11 @@ the app was built with instead:
   wrote next to the app's code, shipped in the app's image; no network, no credentials;
 - else `release` and `live_bucket` (and `live_prefix`, `history_prefix` as the Lambda has them): line 2
   of `<live_prefix><history_prefix><release>/history.jsonl` in the live bucket (needs s3:GetObject on
-  `<live_prefix><history_prefix>*`). The Lambda writes that object before the cutover, so the
-  release's files are all there by then.
+  `<live_prefix><history_prefix>*`). An inline deploy writes that object after the release's
+  content-addressed files, so they are all there by then. A sharded deploy (Step Functions) writes it
+  before its shards upload them, with the metadata `sharded: true`: for such a record the storage also
+  reads `<history_prefix><release>/complete.json` (one more GET), which the deploy's finish step writes
+  once every shard is done, and refuses to start without it.
 
 Either way line 1 (the release record) and line 2 (the manifest) must be one release's: the record's
 `manifest_sha256` is the SHA-256 of line 2, so a file merged from two releases is refused.
@@ -42,6 +45,7 @@ from static_deploy.config import static_deploy
 from staticsync.errors import ArtifactRejected
 from staticsync.model.contract import ReleaseRecord, parse_release
 from staticsync.model.pins import TOMBSTONE_NAME
+from staticsync.sharded.complete import COMPLETE_NAME, is_sharded, names_release
 
 HISTORY_NAME = "history.jsonl"  # staticsync.live.state.HISTORY_NAME: line 1 the record, line 2 the manifest
 # Without s3:ListBucket, S3 answers a GET of a missing key with 403, not 404. The storage may GET
@@ -119,13 +123,30 @@ class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
                 "PinnedManifestStaticFilesStorage needs STATIC_DEPLOY['pin_file'], or "
                 "STATIC_DEPLOY['release'] and STATIC_DEPLOY['live_bucket']"
             )
-        history = self._get(self._history_key(self.pin["release"], HISTORY_NAME))
-        if history is None:
+        found = self._get_object(self._history_key(self.pin["release"], HISTORY_NAME))
+        if found is None:
             raise ImproperlyConfigured(
                 f"{self._source()} does not exist: this release's static files are not deployed yet "
                 "(deploy them before the app, or ship a pin file)"
             )
+        history, metadata = found
+        if is_sharded(metadata):
+            self._refuse_unless_complete(self.pin["release"])
         return history
+
+    def _refuse_unless_complete(self, release: str) -> None:
+        """ImproperlyConfigured unless a sharded deploy of `release` marked it complete: its history
+        record is written before its shards upload the files, so the record alone proves nothing."""
+        key = self._history_key(release, COMPLETE_NAME)
+        marker = self._get(key, absent=ABSENT)
+        if marker is not None and names_release(marker, release):
+            return
+        raise ImproperlyConfigured(
+            f"release {release} is still being deployed in shards: s3://{self.pin['live_bucket']}/{key}, "
+            "which its finish step writes once every file is uploaded, is not there yet, so this app could "
+            "render names that 404. Start the app once that deploy has finished (its report says "
+            "deployed), or, if it failed, at a release whose deploy did"
+        )
 
     def _refuse_if_pruned(self, release: str) -> None:
         """ImproperlyConfigured when retention marked `release` pruned: its files may already be gone."""
@@ -142,18 +163,26 @@ class PinnedManifestStaticFilesStorage(ManifestStaticFilesStorage):
         )
 
     def _get(self, key: str, absent: frozenset[str] = frozenset({"NoSuchKey", "404"})) -> bytes | None:
-        """The live bucket's object at `key`, or None when S3 says (with one of `absent`'s codes) there
-        is none. One client for both reads (history and tombstone), made when first needed."""
+        found = self._get_object(key, absent)
+        return None if found is None else found[0]
+
+    def _get_object(
+        self, key: str, absent: frozenset[str] = frozenset({"NoSuchKey", "404"})
+    ) -> tuple[bytes, dict[str, str]] | None:
+        """The live bucket's object at `key` and its user metadata, or None when S3 says (with one of
+        `absent`'s codes) there is none. One client for every read (history, complete marker,
+        tombstone), made when first needed."""
         import boto3
         from botocore.exceptions import ClientError
 
         self._s3 = self._s3 or boto3.client("s3")
         try:
-            return bytes(self._s3.get_object(Bucket=self.pin["live_bucket"], Key=key)["Body"].read())
+            response = self._s3.get_object(Bucket=self.pin["live_bucket"], Key=key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code", "") in absent:
                 return None
             raise
+        return bytes(response["Body"].read()), dict(response.get("Metadata", {}))
 
 
 def whole_history(history: bytes, source: str) -> tuple[ReleaseRecord, str]:

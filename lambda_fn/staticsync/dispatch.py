@@ -1,15 +1,27 @@
-"""Give every record of an S3 event its turn: skip what is not ours, run the rest, raise failures last."""
+"""Give every record of an S3 event its turn: skip what is not ours, run the rest, raise failures last;
+and run the sharded deploy's steps the state machine invokes the sync function with."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .bucket import LiveBucket, Run
 from .config import Settings
 from .errors import ArtifactGone, SyncError
 from .model.events import decode_key, record_kind, skip_reason
+from .notify.cutover import Notifier
 from .report import SyncReport
+from .sharded.finish import finish_step
+from .sharded.handoff import HANDED_OFF
+from .sharded.plan import REPLACED, ArtifactRef, plan_step
+from .sharded.shards import ListRef
+
+# Outcomes that are not a deploy's last word (a sharded deploy's hand-off and plan step; an execution
+# whose upload was replaced at its key): no report object, which CI would take for the outcome.
+UNPUBLISHED = frozenset({HANDED_OFF, REPLACED, "replan"})
 
 ARTIFACT_GONE = "artifact_gone"
 # Runs one record: fills in the report (also when it raises).
@@ -80,6 +92,15 @@ def run_record(record: Any, action: Action, out: Outlets) -> tuple[SyncReport | 
         out.logger.exception("deploy failed", extra=report.as_log())
         report.add_metrics(out.metrics)
         return None, error
+    return report, finished(report, out)
+
+
+def finished(report: SyncReport, out: Outlets) -> Exception | None:
+    """Publish, log and count a record's report; the publish failure to raise, if any. A deploy handed
+    to the state machine is logged only: CI waits for its finish step's report."""
+    if report.outcome in UNPUBLISHED:
+        out.logger.info("deploy handed off", extra=report.as_log())
+        return None
     failure: Exception | None = None
     try:
         out.publish(report)
@@ -88,7 +109,7 @@ def run_record(record: Any, action: Action, out: Outlets) -> tuple[SyncReport | 
         failure = error
     out.logger.info("deploy finished", extra=report.as_log())
     report.add_metrics(out.metrics)
-    return report, failure
+    return failure
 
 
 def handle_event(
@@ -142,3 +163,42 @@ def raise_failures(failures: list[tuple[str, Exception]]) -> None:
         listed = "; ".join(f"{where}: {type(error).__name__}: {error}" for where, error in failures)
         message = f"{len(failures)} records failed, each logged as 'deploy failed': {listed}"
         raise RecordsFailed(message) from failures[0][1]
+
+
+# The state machine's payloads to the sync function: {"staticsync": <step>, "artifact": ..., ...}.
+STEP_KEY = "staticsync"
+PLAN, FINISH, FAILED = "sharded-plan", "sharded-finish", "sharded-failed"
+
+
+def machine_step(raw_event: Mapping[str, Any]) -> str | None:
+    """The sharded deploy's step a state machine payload asks for, or None for any other event."""
+    step = raw_event.get(STEP_KEY) if isinstance(raw_event, Mapping) else None
+    return step if step in (PLAN, FINISH, FAILED) else None
+
+
+def handle_step(
+    raw_event: Mapping[str, Any], bucket: LiveBucket, run: Run, notifier: Notifier, out: Outlets
+) -> dict[str, Any]:
+    """Run one step of a sharded deploy; its report is published when it is the deploy's last word
+    (the finish step's outcome, a rejection, a failure), and a failure is raised for the task's retry."""
+    artifact = ArtifactRef.of(raw_event["artifact"])
+    # The report names the upload it opens (the ETag CI waits for): the deploy fills it in from the
+    # object it reads, so that an upload replaced at the key since the hand-off is seen as such.
+    run.report.artifact = artifact.staged.uri
+    step = machine_step(raw_event)
+    try:
+        if step == PLAN:
+            result = plan_step(bucket, artifact, run, notifier)
+        elif step == FINISH:
+            result = finish_step(bucket, artifact, ListRef.of(raw_event["plan"]["list"]), run, notifier)
+        else:
+            result = {"next": "failed"}
+            run.report.artifact_etag, run.report.reason = artifact.etag, "sharded_deploy_failed"
+            run.report.detail = json.dumps(raw_event.get("error"))
+    except Exception:
+        publish_quietly(out.publish, run.report)
+        out.logger.exception("deploy failed", extra=run.report.as_log())
+        raise
+    if failure := finished(run.report, out):
+        raise failure
+    return {**result, "outcome": run.report.outcome}

@@ -27,12 +27,19 @@ RECORD_EVENTS = {
     "wrong_bucket.json": [("ObjectCreated:Put", "staging/2f1c9e7.zip")],
 }
 NOTIFICATION_EVENTS = {"test_event.json"}
+# The deploy state machine's payloads (tests/unit/test_template.py checks them against its definition).
+STATE_MACHINE_EVENTS = {
+    "sharded_plan.json",
+    "sharded_shard.json",
+    "sharded_finish.json",
+    "sharded_failed.json",
+}
 OTHER_BUCKETS = {"wrong_bucket.json": "uploads"}  # the rest name the artifacts bucket
 
 
 def test_every_event_file_is_listed_here() -> None:
     names = {path.name for path in EVENTS.glob("*.json")}
-    assert names == set(RECORD_EVENTS) | NOTIFICATION_EVENTS
+    assert names == set(RECORD_EVENTS) | NOTIFICATION_EVENTS | STATE_MACHINE_EVENTS
 
 
 @pytest.mark.parametrize("path", sorted(EVENTS.iterdir()), ids=lambda p: p.name)

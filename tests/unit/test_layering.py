@@ -29,6 +29,7 @@ RANKS = {
     "staticsync.notify": 4,
     "staticsync.deploy": 5,
     "staticsync.operations": 6,
+    "staticsync.sharded": 6,  # a deploy past one invocation: hand-off, plan, shards, finish
     "staticsync.dispatch": 7,
     "staticsync.check": 7,
     "build_tool.errors": 0,

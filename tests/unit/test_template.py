@@ -509,6 +509,137 @@ def check_cdn_response_headers(template: Template) -> Problems:
     return problems
 
 
+# ---------------------------------------------------------------- sharded deploys (docs/scale.md)
+
+MACHINE = "DeployStateMachine"
+SHARD_FUNCTION = "ShardFunction"
+MACHINE_ARN = (
+    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-deploy"
+)
+SYNC_TASKS = ("Plan", "Finish", "ReportFailure")
+THROTTLED = "Lambda.TooManyRequestsException"
+
+
+def resource_statements(template: Template, name: str) -> list[dict[str, Any]]:
+    props = template["Resources"][name]["Properties"]
+    return [s for p in props.get("Policies", []) if isinstance(p, dict) for s in statements(p)]
+
+
+def definition_of(template: Template) -> dict[str, Any]:
+    uri = template["Resources"][MACHINE]["Properties"]["DefinitionUri"]
+    document: dict[str, Any] = json.loads((ROOT / uri).read_text())
+    return document
+
+
+def check_the_state_machine_is_wired_to_the_two_functions(template: Template) -> Problems:
+    props = template["Resources"].get(MACHINE, {}).get("Properties")
+    if props is None:
+        return [f"no {MACHINE}"]
+    problems = (
+        [] if props.get("Type") == "STANDARD" else [f"{MACHINE} is {props.get('Type')!r}, not STANDARD"]
+    )
+    wanted = {
+        "SyncFunctionArn": {"Fn::GetAtt": [FUNCTION, "Arn"]},
+        "ShardFunctionArn": {"Fn::GetAtt": [SHARD_FUNCTION, "Arn"]},
+    }
+    if props.get("DefinitionSubstitutions") != wanted:
+        problems.append(f"DefinitionSubstitutions {props.get('DefinitionSubstitutions')!r}")
+    if props.get("Name") != {"Fn::Sub": "${AWS::StackName}-deploy"}:
+        problems.append("the state machine's name is not the one STATE_MACHINE_ARN is built from")
+    if environment(template).get("STATE_MACHINE_ARN") != {"Fn::Sub": MACHINE_ARN}:
+        problems.append("STATE_MACHINE_ARN is not this stack's state machine")
+    env = environment(template)
+    for name, parameter in (
+        ("SHARD_THRESHOLD_FILES", "ShardThresholdFiles"),
+        ("SHARD_FILES", "ShardFiles"),
+        ("SHARD_MAX_CONCURRENCY", "ShardMaxConcurrency"),
+    ):
+        if env.get(name) != {"Ref": parameter}:
+            problems.append(f"{name} is not the {parameter} parameter")
+    shard = template["Resources"].get(SHARD_FUNCTION, {}).get("Properties", {})
+    if (shard.get("CodeUri"), shard.get("Handler")) != ("lambda_fn/", "shard_app.lambda_handler"):
+        problems.append(f"{SHARD_FUNCTION} does not run lambda_fn/shard_app.py")
+    return problems
+
+
+def check_the_state_machine_invokes_its_functions_and_reads_its_lists_only(template: Template) -> Problems:
+    problems = []
+    functions = [{"Fn::GetAtt": [FUNCTION, "Arn"]}, {"Fn::GetAtt": [SHARD_FUNCTION, "Arn"]}]
+    lists = "arn:${AWS::Partition}:s3:::${Bucket}/${LivePrefix}.releases/*/shards/*"
+    props = template["Resources"][MACHINE]["Properties"]
+    problems += [
+        f"{MACHINE}: policy template {p!r}" for p in props.get("Policies", []) if not isinstance(p, dict)
+    ]
+    for statement in resource_statements(template, MACHINE):
+        actions, where = set(as_list(statement.get("Action"))), as_list(statement.get("Resource"))
+        if statement.get("Effect") != "Allow":
+            continue
+        if actions == {"lambda:InvokeFunction"}:
+            if where != functions:
+                problems.append(f"{MACHINE} invokes {where!r}")
+        elif actions == {"s3:GetObject"}:
+            if [(sub_parts(r) or (r, {}))[0] for r in where] != [lists]:
+                problems.append(f"{MACHINE} reads {where!r}, not only the shard lists")
+        elif all(a.startswith("states:") for a in actions) and "*" not in "".join(actions):
+            own = MACHINE_ARN.split(":stateMachine:")[1]
+            if not all(isinstance(r, dict) and own in str(r.get("Fn::Sub")) for r in where):
+                problems.append(f"{MACHINE}: {sorted(actions)} on {where!r}")
+        else:
+            problems.append(f"{MACHINE} is granted {sorted(actions)}")
+    return problems
+
+
+def check_the_sync_function_starts_only_its_state_machine(template: Template) -> Problems:
+    problems = []
+    for statement in function_statements(template):
+        actions = [a for a in as_list(statement.get("Action")) if a.startswith("states:") or a == "*"]
+        if actions and (
+            actions != ["states:StartExecution"] or statement["Resource"] != {"Fn::Sub": MACHINE_ARN}
+        ):
+            problems.append(f"{FUNCTION}: {actions} on {statement['Resource']!r}")
+    if not any("states:StartExecution" in as_list(s.get("Action")) for s in function_statements(template)):
+        problems.append(f"{FUNCTION} may not start the state machine")
+    return problems
+
+
+def check_the_shard_function_writes_files_and_its_markers_only(template: Template) -> Problems:
+    problems = []
+    found = resource_statements(template, SHARD_FUNCTION)
+    live = environment(template)["LIVE_BUCKET"]
+    for statement in [s for s in found if s.get("Effect") == "Allow"]:
+        actions = set(as_list(statement.get("Action")))
+        if any("delete" in a.lower() or "*" in a for a in actions):
+            problems.append(f"{SHARD_FUNCTION} is granted {sorted(actions)}")
+        for resource in as_list(statement.get("Resource")):
+            text = (sub_parts(resource) or ("", {}))[0]
+            if not text.endswith(("${StagingPrefix}*", "${LivePrefix}*", ":::${Bucket}")):
+                problems.append(f"{SHARD_FUNCTION}: {sorted(actions)} on {text!r}")
+    denies = [s for s in found if s.get("Effect") == "Deny" and "s3:PutObject" in as_list(s.get("Action"))]
+    for path, condition in (
+        ("staticfiles.json", None),
+        (".releases/*", {"Null": {"s3:if-none-match": "true"}}),
+    ):
+        target = {
+            "Fn::Sub": [f"arn:${{AWS::Partition}}:s3:::${{Bucket}}/${{LivePrefix}}{path}", {"Bucket": live}]
+        }
+        if not any(d["Resource"] == target and d.get("Condition") == condition for d in denies):
+            problems.append(f"{SHARD_FUNCTION}: no Deny of s3:PutObject on {path} ({condition})")
+    return problems
+
+
+def check_sharded_alarms(template: Template) -> Problems:
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+    problems = []
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+        if not any(
+            (a.get("Namespace"), a.get("MetricName")) == ("AWS/States", metric)
+            and a.get("Dimensions") == [{"Name": "StateMachineArn", "Value": {"Ref": MACHINE}}]
+            for a in alarms
+        ):
+            problems.append(f"no alarm on the state machine's {metric}")
+    return problems
+
+
 CHECKS = [
     check_s3_grants,
     check_no_reference_to_the_triggering_bucket,
@@ -523,6 +654,11 @@ CHECKS = [
     check_failed_deploys_reach_a_queue,
     check_log_group_has_retention,
     check_alarms,
+    check_the_state_machine_is_wired_to_the_two_functions,
+    check_the_state_machine_invokes_its_functions_and_reads_its_lists_only,
+    check_the_sync_function_starts_only_its_state_machine,
+    check_the_shard_function_writes_files_and_its_markers_only,
+    check_sharded_alarms,
 ]
 
 
@@ -825,7 +961,92 @@ MUTATIONS = [
         check_alarms,
     ),
     ("silent-alarm", _set("Resources.SyncErrorsAlarm.Properties.AlarmActions", None), check_alarms),
+    (
+        "express-machine",
+        _set(f"Resources.{MACHINE}.Properties.Type", "EXPRESS"),
+        check_the_state_machine_is_wired_to_the_two_functions,
+    ),
+    (
+        "machine-other-name",
+        _set(f"Resources.{MACHINE}.Properties.Name", "deploy"),
+        check_the_state_machine_is_wired_to_the_two_functions,
+    ),
+    (
+        "no-shard-threshold",
+        _set(f"{FN}.Environment.Variables.SHARD_THRESHOLD_FILES", "1"),
+        check_the_state_machine_is_wired_to_the_two_functions,
+    ),
+    (
+        "machine-invokes-any-function",
+        lambda t: _sharded_statement(t, MACHINE, "InvokeDeploySteps").update(Resource="*"),
+        check_the_state_machine_invokes_its_functions_and_reads_its_lists_only,
+    ),
+    (
+        "machine-reads-live-bucket",
+        lambda t: _sharded_statement(t, MACHINE, "ReadShardLists").update(
+            Resource={"Fn::Sub": ["arn:${AWS::Partition}:s3:::${Bucket}/*", {"Bucket": "x"}]}
+        ),
+        check_the_state_machine_invokes_its_functions_and_reads_its_lists_only,
+    ),
+    (
+        "machine-writes",
+        lambda t: _sharded_statement(t, MACHINE, "ReadShardLists").update(
+            Action=["s3:GetObject", "s3:PutObject"]
+        ),
+        check_the_state_machine_invokes_its_functions_and_reads_its_lists_only,
+    ),
+    (
+        "machine-starts-any",
+        lambda t: _sharded_statement(t, MACHINE, "RunMapChildren").update(Resource="*"),
+        check_the_state_machine_invokes_its_functions_and_reads_its_lists_only,
+    ),
+    (
+        "sync-starts-any-machine",
+        _grant("StartShardedDeploys", Resource="*"),
+        check_the_sync_function_starts_only_its_state_machine,
+    ),
+    (
+        "sync-states-star",
+        _grant("StartShardedDeploys", Action="states:*"),
+        check_the_sync_function_starts_only_its_state_machine,
+    ),
+    (
+        "shard-deletes",
+        lambda t: _sharded_statement(t, SHARD_FUNCTION, "UploadShardFiles").update(
+            Action=["s3:PutObject", "s3:DeleteObject"]
+        ),
+        check_the_shard_function_writes_files_and_its_markers_only,
+    ),
+    (
+        "shard-may-write-manifest",
+        lambda t: _sharded_statements(t, SHARD_FUNCTION).remove(
+            _sharded_statement(t, SHARD_FUNCTION, "NeverWriteManifest")
+        ),
+        check_the_shard_function_writes_files_and_its_markers_only,
+    ),
+    (
+        "shard-overwrites-markers",
+        lambda t: _sharded_statement(t, SHARD_FUNCTION, "MarkersOnlyIfAbsent").pop("Condition"),
+        check_the_shard_function_writes_files_and_its_markers_only,
+    ),
+    ("no-failed-executions-alarm", _set("Resources.ShardedDeployFailedAlarm", None), check_sharded_alarms),
+    (
+        "no-timed-out-executions-alarm",
+        _set("Resources.ShardedDeployTimedOutAlarm", None),
+        check_sharded_alarms,
+    ),
 ]
+
+
+def _sharded_statements(template: Template, name: str) -> list[dict[str, Any]]:
+    [policy] = [p for p in template["Resources"][name]["Properties"]["Policies"] if isinstance(p, dict)]
+    found: list[dict[str, Any]] = policy["Statement"]
+    return found
+
+
+def _sharded_statement(template: Template, name: str, sid: str) -> dict[str, Any]:
+    [found] = [s for s in _sharded_statements(template, name) if s.get("Sid") == sid]
+    return found
 
 
 @pytest.mark.parametrize(("mutate", "check"), [m[1:] for m in MUTATIONS], ids=[m[0] for m in MUTATIONS])
@@ -1112,3 +1333,121 @@ def test_the_verify_function_logs_to_a_group_with_retention_and_is_not_retried(t
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-verify"}
     assert verify["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
     assert verify["ReservedConcurrentExecutions"] == 1
+
+
+# ---------------------------------------------------------------- the deploy state machine's definition
+
+
+def _task_function(state: dict[str, Any]) -> Any:
+    return state.get("Parameters", {}).get("FunctionName")
+
+
+def check_definition(asl: dict[str, Any]) -> Problems:
+    """statemachine/deploy.asl.json: plan and finish in the sync function (retried while it is busy), a
+    Distributed Map over the shard list that tolerates no failure, the finish back to plan on a race."""
+    from staticsync.dispatch import FAILED, FINISH, PLAN
+
+    states, problems = asl["States"], []
+    for name, step in zip(SYNC_TASKS, (PLAN, FINISH, FAILED), strict=True):
+        state = states.get(name, {})
+        if (
+            _task_function(state) != "${SyncFunctionArn}"
+            or state["Parameters"]["Payload"].get("staticsync") != step
+        ):
+            problems.append(f"{name} does not run the sync function's {step} step")
+        retries = [r for r in state.get("Retry", []) if THROTTLED in r["ErrorEquals"]]
+        if not retries or retries[0].get("MaxAttempts", 3) < 20:
+            problems.append(f"{name} gives up on a busy sync function ({THROTTLED})")
+    shards = states.get("Shards", {})
+    processor = shards.get("ItemProcessor", {})
+    if processor.get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
+        problems.append("the Map is not distributed")
+    reader = shards.get("ItemReader", {})
+    if (reader.get("Resource"), reader.get("ReaderConfig"), reader.get("Parameters")) != (
+        "arn:aws:states:::s3:getObject",
+        {"InputType": "JSON"},
+        {"Bucket.$": "$.plan.list.bucket", "Key.$": "$.plan.list.key"},
+    ):
+        problems.append("the Map does not read the plan step's shard list")
+    if shards.get("ToleratedFailurePercentage") != 0:
+        problems.append("the Map tolerates failed shards")
+    if shards.get("ItemSelector") != {
+        "index.$": "$$.Map.Item.Value.index",
+        "digest.$": "$$.Map.Item.Value.digest",
+        "list.$": "$.plan.list",
+    }:
+        problems.append("a child is not given its item's digest and the plan step's list")
+    inner = processor.get("States", {}).get(processor.get("StartAt", ""), {})
+    if _task_function(inner) != "${ShardFunctionArn}":
+        problems.append("the Map's children do not run the shard function")
+    if (
+        shards.get("Next") != "Finish"
+        or states.get("Planned", {}).get("Choices", [{}])[0].get("Next") != "Shards"
+    ):
+        problems.append("the Map does not follow the plan and lead to the finish")
+    back = states.get("Finished", {}).get("Choices", [{}])[0]
+    if (back.get("Variable"), back.get("StringEquals"), back.get("Next")) != (
+        "$.finish.next",
+        "plan",
+        "Plan",
+    ):
+        problems.append("a finish that lost the race does not go back to plan")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def definition(template: Template) -> dict[str, Any]:
+    return definition_of(template)
+
+
+def test_the_state_machine_definition_passes(definition: dict[str, Any]) -> None:
+    assert check_definition(definition) == []
+
+
+def _state(name: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda asl: asl["States"][name].update(changes)
+
+
+DEFINITION_MUTATIONS = [
+    ("tolerates-failures", _state("Shards", ToleratedFailurePercentage=5)),
+    (
+        "inline-map",
+        lambda asl: asl["States"]["Shards"]["ItemProcessor"]["ProcessorConfig"].update(Mode="INLINE"),
+    ),
+    ("no-digest", lambda asl: asl["States"]["Shards"]["ItemSelector"].pop("digest.$")),
+    (
+        "list-from-the-item",
+        lambda asl: asl["States"]["Shards"]["ItemSelector"].update({"list.$": "$$.Map.Item.Value"}),
+    ),
+    (
+        "finish-in-shard-function",
+        lambda asl: asl["States"]["Finish"]["Parameters"].update(FunctionName="${ShardFunctionArn}"),
+    ),
+    ("plan-gives-up-when-busy", _state("Plan", Retry=[])),
+    ("race-ends-the-execution", lambda asl: asl["States"]["Finished"]["Choices"][0].update(Next="Done")),
+    ("skip-the-finish", _state("Shards", Next="Done")),
+]
+
+
+@pytest.mark.parametrize(
+    "mutate", [m[1] for m in DEFINITION_MUTATIONS], ids=[m[0] for m in DEFINITION_MUTATIONS]
+)
+def test_the_definition_check_catches_each_broken_rule(
+    definition: dict[str, Any], mutate: Callable[[dict[str, Any]], None]
+) -> None:
+    broken = copy.deepcopy(definition)
+    mutate(broken)
+    assert check_definition(broken) != []
+
+
+def test_the_sample_state_machine_events_are_the_payloads_it_sends(definition: dict[str, Any]) -> None:
+    from staticsync.dispatch import machine_step
+    from tests.conftest import load_event
+
+    for name, step in (("plan", "sharded-plan"), ("finish", "sharded-finish"), ("failed", "sharded-failed")):
+        assert machine_step(load_event(f"sharded_{name}.json")) == step
+    selector = definition["States"]["Shards"]["ItemSelector"]
+    assert set(load_event("sharded_shard.json")) == {key.removesuffix(".$") for key in selector}
+    assert (
+        machine_step(load_event("sharded_shard.json")) is None
+    )  # a child's payload is not the sync function's

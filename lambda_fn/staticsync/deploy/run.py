@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from ..live.state import Known, kept_body, kept_history, read_live, write_histor
 from ..live.walk import was_pruned
 from ..model.contract import META_RELEASE_SHA256, ReleaseView
 from ..model.order import META_PLANNED, RollbackRequest, planned_against
-from ..model.plan import Intent, LiveState, make_plan
+from ..model.plan import Intent, LiveState, Plan, make_plan
 from ..notify.cutover import SILENT, Notifier
 from ..notify.report_object import normal_etag
 from ..report import SyncReport
@@ -48,18 +49,40 @@ class Source(Protocol):
     def initial_fragments(self) -> dict[int, bytes]: ...
 
 
+class Carry(Protocol):
+    """Takes a judged plan with a cutover out of this invocation's hands (staticsync.sharded: hand it
+    to the state machine, claim it and list its shards, or finish it): True when it did, False to
+    run it inline as always."""
+
+    def __call__(self, executor: Executor, plan: Plan, live: LiveState, intent: Intent) -> bool: ...
+
+
+def inline(executor: Executor, plan: Plan, live: LiveState, intent: Intent) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Onward:
+    """Who hears of each cutover, and who may carry a plan elsewhere (by default no one: inline)."""
+
+    notifier: Notifier = SILENT
+    carry: Carry = inline
+
+
 def deploy(
     bucket: LiveBucket,
     staged: Staged,
     run: Run,
     request: RollbackRequest | None = None,
     notifier: Notifier = SILENT,
+    carry: Carry = inline,
 ) -> SyncReport:
     """Deploy the staged artifact; fills in the run's report as it goes, also when it raises.
 
-    With `request`, as that rollback request's one execution; `notifier` hears of each cutover. A
-    rejected artifact is tagged and reported, not raised: retrying it cannot help. The staged
-    object's `size` (the S3 event's) sizes the first read so that it holds the artifact's whole tail.
+    With `request`, as that rollback request's one execution; `notifier` hears of each cutover;
+    `carry` may take a judged plan elsewhere (a sharded deploy). A rejected artifact is tagged and
+    reported, not raised: retrying it cannot help. The staged object's `size` (the S3 event's) sizes
+    the first read so that it holds the artifact's whole tail.
     """
     source: S3Range | None = None
 
@@ -77,7 +100,7 @@ def deploy(
             raise ArtifactRejected(
                 ALREADY_REJECTED, f"this artifact was rejected before ({reason}); stage a corrected one"
             )
-        _deploy(bucket, source, live, run, request, notifier)
+        _deploy(bucket, source, live, run, request, Onward(notifier, carry))
     return run.report
 
 
@@ -91,7 +114,8 @@ def deploy_source(
     """Deploy an artifact already opened (a direct deploy's local file) as `deploy` deploys a staged
     one, but with nothing to tag: a rejection is only reported."""
     with reporting(run), ThreadPoolExecutor(max_workers=1, thread_name_prefix="live") as background:
-        _deploy(bucket, source, live_reader(bucket, source.size, background), run, request, notifier)
+        live = live_reader(bucket, source.size, background)
+        _deploy(bucket, source, live, run, request, Onward(notifier))
     return run.report
 
 
@@ -144,7 +168,7 @@ def _deploy(
     live_state: Callable[[Known], LiveState],
     run: Run,
     request: RollbackRequest | None,
-    notifier: Notifier,
+    onward: Onward,
 ) -> None:
     settings, report = bucket.settings, run.report
     report.artifact_etag = report.artifact_etag or normal_etag(source.etag)
@@ -165,7 +189,9 @@ def _deploy(
         if view.release != live.release and kept is None:
             keep_alias(bucket, artifact, view, live)
         return
-    Executor(bucket, artifact, view, run, notifier, history_kept=kept is not None).run(plan, live, intent)
+    executor = Executor(bucket, artifact, view, run, onward.notifier, history_kept=kept is not None)
+    if not onward.carry(executor, plan, live, intent):
+        executor.run(plan, live, intent)
 
 
 def artifact_digest(source: Source) -> str:

@@ -50,9 +50,15 @@ def storage(
     cache_help: str = "keep whitenoise's compressed outputs here between builds (restore it with your "
     "CI's cache step): only files whose bytes changed are compressed again",
 ) -> None:
-    """--storage and --cache-dir: how the files are collected and compressed."""
+    """--storage, --cache-dir and --always-collect: how the files are collected and compressed."""
     parser.add_argument("--storage", default=DEFAULT_STORAGE, choices=ALLOWED_STORAGES, help=help)
     parser.add_argument("--cache-dir", type=Path, help=cache_help)
+    parser.add_argument(
+        "--always-collect",
+        action="store_true",
+        help="collect even when the static inputs (sources, storage, settings, tool versions) are the "
+        "live release's, whose files a delta build otherwise takes without collecting",
+    )
 
 
 def bucket(

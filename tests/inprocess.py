@@ -100,6 +100,11 @@ def git(folder: Path, *args: str, when: str = "2026-01-01T00:00:00Z") -> str:
     return done.stdout.strip()
 
 
+# A stylesheet large enough to get siblings (the build compresses files of 1,000 bytes or more that
+# siblings shrink by 5%: build_tool.build.compress); the touchy project's own files are all smaller.
+COMPRESSIBLE_CSS = "".join(f".block-{n} {{ margin: {n}px; padding: {n % 7}px; }}\n" for n in range(60))
+
+
 def git_project(folder: Path) -> Path:
     """A git repository at `folder` holding the touchy project, committed twice (first parents)."""
     import shutil

@@ -48,7 +48,7 @@ def collect(
     project: Project,
     static_root: Path,
     recipe: Recipe,
-    started: Callable[[], None] = lambda: None,
+    started: Callable[[], bool] = lambda: True,
     base: BaseSlot | None = None,
 ) -> CompressionStats:
     """collectstatic into `static_root` with the recipe's storage, whatever the project's STORAGES says.
@@ -59,8 +59,9 @@ def collect(
     whitenoise's storage runs as build_tool.build.compress's subclass: the same files and manifest, with
     siblings only where they save bytes (docs/cdn.md), compressed on every core, and only once per
     content when the recipe's `cache_dir` is kept between builds. `started`
-    is called once the settings are loaded, before the (slow) collect; `base` (a delta's live release)
-    may be filled in until then.
+    is called once the settings are loaded, before the (slow) collect, and says whether to collect
+    (False: the build takes its base's files, build_tool.build.inputs); `base` (a delta's live
+    release) may be filled in until then.
     """
     from django.core.management import call_command
 
@@ -69,7 +70,8 @@ def collect(
     stats = CompressionStats()
     local = Local(static_root, backend_for(recipe.storage), recipe.cache_dir, stats, base or _slot())
     with django_with(project, local):
-        started()
+        if not started():
+            return stats
         said = io.StringIO()  # collectstatic names the file whose post-processing failed here
         try:
             call_command("collectstatic", interactive=False, verbosity=0, clear=False, stderr=said)

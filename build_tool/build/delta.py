@@ -24,10 +24,13 @@ from ..errors import UsageError
 
 @dataclass(frozen=True)
 class Base:
-    """The live release a delta is built against: its id and the SHA-256 of each of its files."""
+    """The live release a delta is built against: its id, the SHA-256 of each of its files, and for a
+    build that may take them without collecting, its inputs fingerprint and its manifest's bytes."""
 
     release: str
     files: Mapping[str, str] = field(repr=False)
+    inputs: str | None = None
+    manifest: bytes | None = field(default=None, repr=False, compare=False)
 
     def unchanged(self, path: str, digest: str) -> bool:
         return self.files.get(path) == digest
@@ -36,9 +39,11 @@ class Base:
 @dataclass
 class BaseSlot:
     """Where a delta build's base is put once read: it is read beside Django's start
-    (build_tool.aws.connect), and the compression, which comes after, looks here when it begins."""
+    (build_tool.aws.connect), and the compression, which comes after, looks here when it begins.
+    `inputs`: the build's inputs fingerprint, taken then too (build_tool.build.inputs)."""
 
     value: Base | None = None
+    inputs: str | None = None
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -66,7 +71,16 @@ def base_of(live: LiveState, storage: str, release: str | None) -> Base | None:
     record = live.record
     if live.release in (None, release) or record is None or record.storage != storage:
         return None
-    return Base(record.release, record.files)
+    manifest = live.manifest_bytes
+    if manifest is None or hashlib.sha256(manifest).hexdigest() != record.manifest_sha256:
+        manifest = None  # not the record's: the build collects
+    return Base(record.release, record.files, record.inputs, manifest)
+
+
+def inherits_all(base: Base | None, inputs: str | None) -> bool:
+    """Whether the release is the base's files and manifest as they are: the collect read the very
+    inputs the base's did (build_tool.build.inputs), and the base's manifest is at hand."""
+    return base is not None and inputs is not None and base.inputs == inputs and base.manifest is not None
 
 
 def digest_of(path: Path | str) -> str:

@@ -75,6 +75,15 @@ def pack(
         return _pack(files, manifest, out, identity(release, recipe, manifest, base), listed)
 
 
+def pack_inherited(out: Path, release: ReleaseInfo, recipe: Recipe, base: Base) -> Packed:
+    """A delta of a build whose inputs are the base's (build.delta.inherits_all): no member, the
+    base's every file and manifest, and otherwise the record a collecting build writes."""
+    if base.manifest is None:
+        raise ValueError("a base without its manifest cannot be inherited whole")
+    identity_ = identity(release, recipe, base.manifest, base)
+    return _pack([], base.manifest, out, identity_, dict(base.files))
+
+
 def read_manifest(static_root: Path, storage: str) -> bytes:
     manifest_path = static_root / MANIFEST_NAME
     if not manifest_path.is_file():
@@ -104,6 +113,7 @@ def identity(release: ReleaseInfo, recipe: Recipe, manifest: bytes, base: Base |
         storage=recipe.storage,
         ancestry=release.ancestry,
         base=base.release if base else None,
+        inputs=release.inputs,
     )
 
 

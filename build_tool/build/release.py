@@ -20,6 +20,7 @@ class ReleaseInfo:
     created_at: str
     source_commit: str | None
     ancestry: tuple[str, ...] = ()  # HEAD's first parents, newest first (at most MAX_ANCESTRY)
+    inputs: str | None = None  # what the collect reads, fingerprinted once Django has started (build.inputs)
 
 
 def detect(

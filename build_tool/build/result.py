@@ -85,6 +85,8 @@ class PackageResult:
     inherited: int
     compression_skipped: int
     scratch: str  # where the temporary collect was written (build_tool.build.scratch)
+    collected: bool = True  # False: the inputs were the base's, whose files the release took (build.inputs)
+    inputs: str | None = None  # the inputs fingerprint the record carries
     report: dict[str, Any] | None = None  # --wait: the function's report
 
     @classmethod
@@ -115,6 +117,8 @@ class PackageResult:
             inherited=packed.inherited,
             compression_skipped=stats.inherited,
             scratch=str(work.parent),
+            collected="collect" in watch.seconds,
+            inputs=packed.record.inputs,
         )
 
     def as_json(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..aws.connect import Connecting
     from ..aws.reports import Waiter
     from ..build.cache import CompressionStats
-    from ..build.delta import Base
+    from ..build.delta import Base, BaseSlot
     from ..build.pack import Packed
     from ..build.release import ReleaseInfo
 
@@ -140,26 +140,59 @@ def build(
     watch: Stopwatch | None = None,
 ) -> tuple[Packed, CompressionStats]:
     """Collect into `work`/static and pack `work`/<release>.zip, staging nothing (package, plan);
-    with the live release `base()` returns (asked for once Django has started), a delta of it."""
+    with the live release `base()` returns (asked for once Django has started), a delta of it. When
+    the collect's inputs are the base's (build.inputs), nothing is collected: the release is the
+    base's files, and the delta packs none of them (--always-collect collects anyway)."""
     from ..build import collect
     from ..build.delta import BaseSlot
 
     message = f"collecting static files of {args.settings} with {args.storage}"
     watch = watch or Stopwatch()
     slot = BaseSlot()
+    inherited: Base | None = None  # the base whose files the release takes without collecting
 
-    def started() -> None:
+    def started() -> bool:
+        nonlocal inherited
         watch.lap("django_start")
         slot.value = base()
         watch.lap("setup")  # what of the S3 side Django's start did not hide
+        slot.inputs = fingerprinted(args)
+        watch.lap("inputs")
+        if slot.value is not None and skips_collect(args, slot):
+            inherited = slot.value
+            chatter(args, env, f"static inputs unchanged since {inherited.release}: not collecting")
+            return False
         chatter(args, env, message)
+        return True
 
     stats = collect.collect(project_of(args), work / "static", recipe_of(args), started=started, base=slot)
-    watch.lap("collect")
-    watch.move("collect", "compress", stats.seconds)
-    packed = _pack(args, work, info, slot.value)
+    info = replace(info, inputs=slot.inputs)
+    if inherited is not None:
+        packed = _pack_inherited(args, work, info, inherited)
+    else:
+        watch.lap("collect")
+        watch.move("collect", "compress", stats.seconds)
+        packed = _pack(args, work, info, slot.value)
     watch.lap("pack")
     return packed, stats
+
+
+def fingerprinted(args: argparse.Namespace) -> str | None:
+    """The build's inputs fingerprint; None (the build collects, and says what went wrong in its own
+    words) when a finder or a source fails here."""
+    from ..build.inputs import fingerprint
+
+    try:
+        return fingerprint(args.storage)
+    except Exception:
+        return None
+
+
+def skips_collect(args: argparse.Namespace, slot: BaseSlot) -> bool:
+    """Whether the build takes its base's files without collecting (not with --always-collect)."""
+    from ..build.delta import inherits_all
+
+    return not getattr(args, "always_collect", False) and inherits_all(slot.value, slot.inputs)
 
 
 def project_of(args: argparse.Namespace) -> Project:
@@ -180,6 +213,12 @@ def _pack(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base | 
             message = f"cannot pack in {work}: no space left; {scratch.NO_SPACE_HINT}"
             raise package.PackageError(message) from None
         raise
+
+
+def _pack_inherited(args: argparse.Namespace, work: Path, info: ReleaseInfo, base: Base) -> Packed:
+    from ..build import pack as package
+
+    return package.pack_inherited(work / f"{info.release}.zip", info, recipe_of(args), base)
 
 
 def write_pin(artifact: Path, target: Path) -> None:

@@ -46,6 +46,8 @@ JSON_KEYS = {
     "inherited",
     "compression_skipped",
     "scratch",
+    "collected",
+    "inputs",
 }
 
 

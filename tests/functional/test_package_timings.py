@@ -1,22 +1,26 @@
-"""`build_tool package --json` says where the build's seconds went: Django start-up, collect, compress,
-pack, upload (and setup), adding up to the total."""
+"""`build_tool package --json` says where the build's seconds went: Django start-up, the inputs
+fingerprint, collect, compress, pack, upload (and setup), adding up to the total."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from build_tool.commands.package import Stopwatch
-from tests.inprocess import PROJECTS
+from tests.inprocess import COMPRESSIBLE_CSS, PROJECTS
 from tests.inprocess import cli as run
 
-PHASES = {"setup", "django_start", "collect", "compress", "pack", "upload"}
+PHASES = {"setup", "django_start", "inputs", "collect", "compress", "pack", "upload"}
 
 
 def test_json_record_splits_the_seconds_by_phase_and_they_add_up(tmp_path: Path) -> None:
-    args = ["package", "--settings", "touchysettings", "--project-dir", str(PROJECTS / "touchy")]
+    project = tmp_path / "touchy"
+    shutil.copytree(PROJECTS / "touchy", project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "assets" / "site.css").write_text(COMPRESSIBLE_CSS)  # a file that gets siblings
+    args = ["package", "--settings", "touchysettings", "--project-dir", str(project)]
     args += ["--output", str(tmp_path / "a.zip"), "--release", "r1", "--json"]
     done = run(args, tmp_path)
     assert done.returncode == 0, done.stderr

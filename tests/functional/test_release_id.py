@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from build_tool.build.release import detect
-from tests.inprocess import cli, git, git_project
+from tests.inprocess import COMPRESSIBLE_CSS, cli, git, git_project
 
 
 @pytest.fixture
@@ -51,6 +51,9 @@ def test_detect_returns_the_first_parent_ancestry_without_head(repo: Path, tmp_p
 
 def test_the_readme_ci_recipe_twice_in_a_fresh_clone_gives_the_same_bytes(repo: Path, tmp_path: Path) -> None:
     # actions/checkout or GitLab's clone, then: build_tool package --settings ... --cache-dir .static-cache
+    (repo / "assets" / "site.css").write_text(COMPRESSIBLE_CSS)  # something for the cache to hold
+    git(repo, "add", "assets/site.css")
+    git(repo, "commit", "-q", "-m", "three", when="2026-01-02T00:00:00Z")
     checkout = tmp_path / "checkout"
     git(tmp_path, "clone", "-q", str(repo), str(checkout))
     records = []

@@ -67,6 +67,9 @@ class ReleaseRecord:
     # A delta artifact's base: the live release it was built against. `files` still lists every
     # file of the release; those without a member in the zip are inherited from the base.
     base: str | None = None
+    # The SHA-256 of what the collect read (build_tool.build.inputs): a build whose inputs are its
+    # base's takes the base's files rather than collecting. Absent from records of older builds.
+    inputs: str | None = None
 
     @property
     def file_count(self) -> int:
@@ -93,6 +96,8 @@ class ReleaseRecord:
             document["ancestry"] = list(self.ancestry)
         if self.base is not None:
             document["base"] = self.base
+        if self.inputs is not None:
+            document["inputs"] = self.inputs
         return dumps(document)
 
 
@@ -165,6 +170,7 @@ def release_of(document: dict[str, Any]) -> ReleaseRecord:
         storage=str(document.get("storage", "")),
         ancestry=tuple(ancestry),
         base=_base(document, release),
+        inputs=_inputs(document),
     )
 
 
@@ -185,6 +191,14 @@ def _base(document: dict[str, Any], release: str) -> str | None:
     if not isinstance(base, str) or not RELEASE_ID.fullmatch(base) or base == release:
         raise ArtifactRejected("bad_release_record", f"base {base!r} is not another release's id")
     return base
+
+
+def _inputs(document: dict[str, Any]) -> str | None:
+    """The build's inputs fingerprint (docs/artifact.md, `inputs`): a hex SHA-256, or absent."""
+    inputs = document.get("inputs")
+    if inputs is not None and not (isinstance(inputs, str) and SHA256_HEX.fullmatch(inputs)):
+        raise ArtifactRejected("bad_release_record", f"inputs {inputs!r} is not a hex SHA-256")
+    return inputs
 
 
 def parse_manifest(data: bytes | str) -> dict[str, str]:

@@ -13,7 +13,17 @@ from benchmarks.stats import Key, Sums, median
 HERE = Path(__file__).resolve().parent
 TOOLS = ("static-deploy", "collectfasta", "collect+aws-s3-sync", "django-storages")
 # build_tool's own phases; what the build's wall time has beyond them is the interpreter's exit.
-PHASES = ("interpreter", "imports", "setup", "django_start", "inputs", "collect", "compress", "pack", "upload")
+PHASES = (
+    "interpreter",
+    "imports",
+    "setup",
+    "django_start",
+    "inputs",
+    "collect",
+    "compress",
+    "pack",
+    "upload",
+)
 SCENARIO_NAMES = {
     "first": "first deploy (empty bucket)",
     "first_plain": "first deploy without siblings (ManifestStaticFilesStorage)",

@@ -75,17 +75,20 @@ from pathlib import Path
 
 wheel, repo = zipfile.ZipFile(sys.argv[1]), Path(sys.argv[2])
 names = set(wheel.namelist())
-packages = [
-    "staticsync", "staticsync/model", "staticsync/artifact", "staticsync/live", "staticsync/notify",
-    "staticsync/deploy", "staticsync/operations", "build_tool", "build_tool/build", "build_tool/aws",
-    "build_tool/commands", "static_deploy", "static_deploy/management", "static_deploy/management/commands",
-    "static_deploy_cdk",
-]
+# Every package of the checkout's staticsync and build_tool (a new one missing from pyproject.toml's
+# list would otherwise ship a wheel whose imports fail), and the Django app and the construct.
+packages = sorted(
+    str(init.parent.relative_to(folder.parent))
+    for folder in (repo / "lambda_fn" / "staticsync", repo / "build_tool")
+    for init in folder.rglob("__init__.py")
+) + ["static_deploy", "static_deploy/management", "static_deploy/management/commands", "static_deploy_cdk"]
 missing = [p for p in packages if f"{p}/__init__.py" not in names]
 shipped = {
     "static_deploy_cdk/stack/template.yaml": repo / "template.yaml",
     "static_deploy_cdk/function/app.py": repo / "lambda_fn" / "app.py",
     "static_deploy_cdk/function/verify_app.py": repo / "lambda_fn" / "verify_app.py",
+    "static_deploy_cdk/function/shard_app.py": repo / "lambda_fn" / "shard_app.py",
+    "static_deploy_cdk/stack/statemachine/deploy.asl.json": repo / "statemachine" / "deploy.asl.json",
     "static_deploy_cdk/function/requirements.txt": repo / "lambda_fn" / "requirements.txt",
 }
 differ = [name for name, source in shipped.items() if name not in names or wheel.read(name) != source.read_bytes()]

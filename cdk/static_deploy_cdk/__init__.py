@@ -27,15 +27,18 @@ HERE = Path(__file__).resolve().parent
 # Kept out of CDK's parsing (dehydrated): their SAM properties go to CloudFormation as written, and
 # only CodeUri is set. Parsed into aws_sam.CfnFunction, their EventInvokeConfig is refused by the
 # construct library's older SAM schema (OnSuccess "required"), which the SAM transform does not require.
-FUNCTIONS = ("SyncFunction", "VerifyFunction")
+FUNCTIONS = ("SyncFunction", "VerifyFunction", "ShardFunction")
 # The function's runtime and architecture, as template.yaml's Globals say.
 PYTHON_VERSION = "3.13"
 PLATFORM = "manylinux2014_aarch64"
 BUILD_IMAGE = f"public.ecr.aws/sam/build-python{PYTHON_VERSION}"
-ENTRY_POINTS = ("app.py", "verify_app.py", "requirements.txt")
+ENTRY_POINTS = ("app.py", "verify_app.py", "shard_app.py", "requirements.txt")
+# The deploy state machine's definition (DefinitionUri, a path SAM resolves only under `sam build`).
+STATE_MACHINE = "DeployStateMachine"
+DEFINITION = Path("statemachine") / "deploy.asl.json"
 # The CDK's own template validation (its bundled cfn-lint) reports an event's `Schedule: !If [...]` as
 # missing: its SAM translator does not resolve the condition; the SAM transform does (sam validate
-# --lint and cfn-lint 1.58 pass the template). Acknowledged on the two functions only.
+# --lint and cfn-lint 1.58 pass the template). Acknowledged on the functions only.
 SCHEDULE_IF_WARNING = "CloudFormation-Validate::E0001"
 
 
@@ -107,7 +110,7 @@ class StaticDeploy(Construct):
     """The static-deploy stack (template.yaml) in this construct's stack.
 
     `parameters` sets the template's parameters' defaults (the stack's parameters stay overridable at
-    deploy time); `code` is a folder to deploy as both functions' code instead of building it (the
+    deploy time); `code` is a folder to deploy as every function's code instead of building it (the
     output of `sam build`, `.aws-sam/build/SyncFunction`). One StaticDeploy per stack: its resources
     keep the template's logical ids, which the template's own references name.
     """
@@ -129,6 +132,7 @@ class StaticDeploy(Construct):
         self.code = self._code_asset(code)
         for name in FUNCTIONS:
             self._point_at_code(name)
+        self._point_at_definition(template_file.parent / DEFINITION)
 
     def _set_defaults(self, parameters: Mapping[str, str]) -> None:
         """Defaults rather than CfnInclude's `parameters` (which replaces a parameter by its value):
@@ -154,6 +158,14 @@ class StaticDeploy(Construct):
             "CodeUri", {"Bucket": self.code.s3_bucket_name, "Key": self.code.s3_object_key}
         )
         self._acknowledge_schedule_warning(function)
+
+    def _point_at_definition(self, definition: Path) -> None:
+        """The state machine's DefinitionUri as an S3 location: the transform reads it from there."""
+        asset = s3_assets.Asset(self, "Definition", path=str(definition))
+        machine = self.template.get_resource(STATE_MACHINE)
+        machine.add_property_override(
+            "DefinitionUri", {"Bucket": asset.s3_bucket_name, "Key": asset.s3_object_key}
+        )
 
     @staticmethod
     def _acknowledge_schedule_warning(function: Construct) -> None:

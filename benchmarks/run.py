@@ -399,11 +399,11 @@ def large(bench: Bench, corpus: corpora.Corpus, full: bool) -> list[dict[str, An
 
 
 def side_benchmark(name: str, *args: str) -> dict[str, Any]:
-    """`python -m benchmarks.<name> <args>` in the benchmark's venv: the JSON it prints last."""
+    """`python -m benchmarks.<name> <args>` in this interpreter (the project's venv, which has SeaweedFS's
+    binary; the benchmark's venv has only the tools compared): the JSON it prints last."""
     say(f"benchmarks.{name} {' '.join(args)}")
-    done = subprocess.run(
-        [str(PY), "-m", f"benchmarks.{name}", *args], cwd=ROOT, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", f"benchmarks.{name}", *args]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"benchmarks.{name} failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout[done.stdout.rfind("\n{") + 1 :])  # the last document

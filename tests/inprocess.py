@@ -100,6 +100,33 @@ def git(folder: Path, *args: str, when: str = "2026-01-01T00:00:00Z") -> str:
     return done.stdout.strip()
 
 
+def pinned_site(release: str, live_prefix: str, name: str, env: dict[str, str] | None = None) -> str:
+    """The URL an app whose pinned storage reads `release` from the live bucket (under `live_prefix`)
+    renders for `name`, or why it did not start: Django configured and started in a forked child, with
+    `env` (the S3 endpoint) added to its environment."""
+
+    def child() -> str:
+        import django
+        from django.conf import settings
+
+        os.environ.update(env or {})
+        settings.configure(
+            INSTALLED_APPS=["django.contrib.staticfiles"],
+            STATIC_URL="/static/",
+            STORAGES={"staticfiles": {"BACKEND": "static_deploy.storage.PinnedManifestStaticFilesStorage"}},
+            STATIC_DEPLOY={"release": release, "live_bucket": "live", "live_prefix": live_prefix},
+        )
+        django.setup()
+        from django.templatetags.static import static
+
+        try:
+            return static(name)
+        except Exception as error:  # noqa: BLE001 - the app's start failure is what we look at
+            return f"{type(error).__name__}: {error}"
+
+    return str(forked(child))
+
+
 # A stylesheet large enough to get siblings (the build compresses files of 1,000 bytes or more that
 # siblings shrink by 5%: build_tool.build.compress); the touchy project's own files are all smaller.
 COMPRESSIBLE_CSS = "".join(f".block-{n} {{ margin: {n}px; padding: {n % 7}px; }}\n" for n in range(60))

@@ -13,7 +13,7 @@ import pytest
 
 from staticsync.live.state import history_body
 from staticsync.sharded.complete import SHARDED, complete_body
-from tests.inprocess import forked
+from tests.inprocess import forked, pinned_site
 from tests.sites import build_version
 
 PINNED = "static_deploy.storage.PinnedManifestStaticFilesStorage"
@@ -27,30 +27,6 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     packed = build_version(tmp_path_factory.mktemp("pinned"), 1)
     with zipfile.ZipFile(packed.path) as archive:
         return history_body(archive.read("release.json"), archive.read("staticfiles.json"))
-
-
-def pinned_site(name: str) -> str:
-    """The URL an app pinned to v1 (read from the live bucket) renders for `name`, or why it did not start."""
-
-    def child() -> str:
-        import django
-        from django.conf import settings
-
-        settings.configure(
-            INSTALLED_APPS=["django.contrib.staticfiles"],
-            STATIC_URL="/static/",
-            STORAGES={"staticfiles": {"BACKEND": PINNED}},
-            STATIC_DEPLOY={"release": "v1", "live_bucket": "live", "live_prefix": "static/"},
-        )
-        django.setup()
-        from django.templatetags.static import static
-
-        try:
-            return static(name)
-        except Exception as error:  # noqa: BLE001 - the app's start failure is what we look at
-            return f"{type(error).__name__}: {error}"
-
-    return str(forked(child))
 
 
 @pytest.mark.parametrize(
@@ -70,7 +46,7 @@ def test_a_record_marked_sharded_is_pinned_only_with_its_complete_marker(
     moto_s3.put_object(Bucket="live", Key=HISTORY, Body=history, Metadata=SHARDED if marked else {})
     if marker is not None:
         moto_s3.put_object(Bucket="live", Key=COMPLETE, Body=marker)
-    started = pinned_site("css/page0.css")
+    started = pinned_site("v1", "static/", "css/page0.css")
     if starts:
         assert started.startswith("/static/css/page0.") and started != "/static/css/page0.css"
     else:

@@ -27,7 +27,7 @@ from staticsync.operations.requests import handle_pin_request, handle_prune_requ
 from staticsync.report import SyncReport
 from tests.artifacts import build, stage_artifact
 from tests.deploys import deploy_key
-from tests.inprocess import forked
+from tests.inprocess import pinned_site
 from tests.sites import build_version, collected, commit, created_at, site
 
 VERSIONS = range(1, 8)  # v1..v7: with RETAIN_RELEASES=5, v1 and v2 fall out past the grace period
@@ -132,45 +132,17 @@ def test_a_pin_request_for_a_release_never_deployed_here_is_refused(client: Any,
     assert "has no record" in (refused.detail or "") and not keys(client, settings)
 
 
-def pinned_site(env: dict[str, str], release: str, settings: Settings, name: str) -> str:
-    """The URL an app whose storage reads `release` from the live bucket renders for `name`, or why it
-    did not start."""
-
-    def child() -> str:
-        import os
-
-        import django
-        from django.conf import settings as django_settings
-
-        os.environ.update(env)
-        django_settings.configure(
-            INSTALLED_APPS=["django.contrib.staticfiles"],
-            STATIC_URL="/static/",
-            STORAGES={"staticfiles": {"BACKEND": "static_deploy.storage.PinnedManifestStaticFilesStorage"}},
-            STATIC_DEPLOY={"release": release, "live_bucket": "live", "live_prefix": settings.live_prefix},
-        )
-        django.setup()
-        from django.templatetags.static import static
-
-        try:
-            return static(name)
-        except Exception as error:  # noqa: BLE001 - the app's start failure is what we look at
-            return f"{type(error).__name__}: {error}"
-
-    return str(forked(child))
-
-
 def test_an_app_pinned_to_a_release_retention_pruned_refuses_to_start_and_cannot_pin_it_again(
     seven: Any, settings: Settings, s3_env: dict[str, str]
 ) -> None:
-    assert pinned_site(s3_env, "v1", settings, "css/page0.css").startswith("/static/css/page0.")
+    assert pinned_site("v1", settings.live_prefix, "css/page0.css", s3_env).startswith("/static/css/page0.")
 
     prune_live(seven, settings, now=later())
 
-    started = pinned_site(s3_env, "v1", settings, "css/page0.css")
+    started = pinned_site("v1", settings.live_prefix, "css/page0.css", s3_env)
     assert started.startswith("ImproperlyConfigured: release v1 was pruned by retention at ")
     assert "Deploy the app at a retained release" in started
-    assert pinned_site(s3_env, "v3", settings, "css/page0.css").startswith("/static/css/page0.")
+    assert pinned_site("v3", settings.live_prefix, "css/page0.css", s3_env).startswith("/static/css/page0.")
     refused = pin(seven, settings, "v1", days=30)
     assert (refused.outcome, refused.reason) == ("rejected", "not_retained")
     assert "pruned by retention" in (refused.detail or "")

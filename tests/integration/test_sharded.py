@@ -38,7 +38,7 @@ from staticsync.sharded.shards import ListRef, ShardsIncomplete, marker_key
 from tests.artifacts import build, read_packed, stage_artifact
 from tests.deploys import deploy_key
 from tests.handler import fresh_handler
-from tests.inprocess import ROOT, cli, forked
+from tests.inprocess import ROOT, cli, pinned_site
 from tests.sites import build_version, collected, commit, created_at, site
 
 PAGES = 60  # about 250 files a version: 120 content-addressed names, in shards of 16
@@ -513,34 +513,6 @@ def test_a_child_refuses_an_item_whose_digest_is_not_in_the_list(
 # ---------------------------------------------------------------- pinned apps (F13: the complete marker)
 
 
-def pinned_site(env: dict[str, str], settings: Settings, release: str, name: str) -> str:
-    """The URL an app whose pinned storage reads `release` from the live bucket renders for `name`, or
-    why it did not start."""
-
-    def child() -> str:
-        import os
-
-        import django
-        from django.conf import settings as django_settings
-
-        os.environ.update(env)
-        django_settings.configure(
-            INSTALLED_APPS=["django.contrib.staticfiles"],
-            STATIC_URL="/static/",
-            STORAGES={"staticfiles": {"BACKEND": "static_deploy.storage.PinnedManifestStaticFilesStorage"}},
-            STATIC_DEPLOY={"release": release, "live_bucket": "live", "live_prefix": settings.live_prefix},
-        )
-        django.setup()
-        from django.templatetags.static import static
-
-        try:
-            return static(name)
-        except Exception as error:  # noqa: BLE001 - the app's start failure is what we look at
-            return f"{type(error).__name__}: {error}"
-
-    return str(forked(child))
-
-
 def hashed_of(packed: Packed) -> str:
     """The release's hashed name of css/page0.css."""
     [name] = [p for p in packed.record.files if re.fullmatch(r"css/page0\.[0-9a-f]{12}\.css", p)]
@@ -566,7 +538,7 @@ def test_an_app_pinned_to_a_sharded_release_starts_only_once_the_finish_step_mar
     def app_starts_before_finish() -> None:
         history = history_of(client, settings, "v2", "history.jsonl")
         assert history is not None and history["Metadata"]["sharded"] == "true"
-        seen.append(pinned_site(s3_env, settings, "v2", "css/page0.css"))
+        seen.append(pinned_site("v2", settings.live_prefix, "css/page0.css", s3_env))
 
     engine = Engine(client, settings, between=app_starts_before_finish)
     assert engine.run(staged_ref(client, settings, packed[2])) == "done"
@@ -574,7 +546,7 @@ def test_an_app_pinned_to_a_sharded_release_starts_only_once_the_finish_step_mar
     assert settings.history_key("v2", "complete.json") in seen[0]
     marker = client.get_object(Bucket="live", Key=settings.history_key("v2", "complete.json"))
     assert json.loads(marker["Body"].read()) == {"list": engine.lists[0].digest, "release": "v2"}
-    assert pinned_site(s3_env, settings, "v2", "css/page0.css") == f"/static/{hashed}"
+    assert pinned_site("v2", settings.live_prefix, "css/page0.css", s3_env) == f"/static/{hashed}"
 
 
 def test_an_app_pinned_to_an_inline_release_needs_no_complete_marker(
@@ -585,7 +557,7 @@ def test_an_app_pinned_to_an_inline_release_needs_no_complete_marker(
     assert history is not None and "sharded" not in history["Metadata"]
     assert history_of(client, settings, "v1", "complete.json") is None
     hashed = hashed_of(packed[1])
-    assert pinned_site(s3_env, settings, "v1", "css/page0.css") == f"/static/{hashed}"
+    assert pinned_site("v1", settings.live_prefix, "css/page0.css", s3_env) == f"/static/{hashed}"
 
 
 def test_a_replan_that_became_small_runs_inline_and_still_marks_the_sharded_record_complete(
@@ -610,7 +582,7 @@ def test_a_replan_that_became_small_runs_inline_and_still_marks_the_sharded_reco
     assert [r.outcome for r in engine.reports] == ["handed_off", "replan", "deployed"]
     assert_whole(client, settings, packed[2])
     hashed = hashed_of(packed[2])
-    assert pinned_site(s3_env, settings, "v2", "css/page0.css") == f"/static/{hashed}"
+    assert pinned_site("v2", settings.live_prefix, "css/page0.css", s3_env) == f"/static/{hashed}"
 
 
 # ---------------------------------------------------------------- late cutovers during the finish (F12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -23,9 +24,12 @@ class Found(NamedTuple):
     modified: datetime | None = None
 
 
-def get_object(client: Any, bucket: str, key: str, limit: int | None = None) -> Found | None:
+def get_object(
+    client: Any, bucket: str, key: str, limit: int | None = None, read: Callable[[Any], bytes] | None = None
+) -> Found | None:
     """The object, or None when there is none. With `limit`, an object larger than `limit` bytes is
-    not read: ObjectTooLarge (a request staged by whoever can write the staging prefix is bounded)."""
+    not read: ObjectTooLarge (a request staged by whoever can write the staging prefix is bounded).
+    `read` reads the response's body stream (by default whole)."""
     try:
         response = client.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
@@ -35,7 +39,7 @@ def get_object(client: Any, bucket: str, key: str, limit: int | None = None) -> 
     if limit is not None and int(response.get("ContentLength", 0)) > limit:
         response["Body"].close()
         raise ObjectTooLarge(f"s3://{bucket}/{key} is {response['ContentLength']} bytes, over {limit}")
-    body = response["Body"].read()
+    body = response["Body"].read() if read is None else read(response["Body"])
     return Found(body, response["ETag"], response.get("Metadata", {}), response.get("LastModified"))
 
 

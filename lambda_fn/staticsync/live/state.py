@@ -81,15 +81,8 @@ def read_live(client: Any, settings: Settings, known: Known | None = None) -> Li
 def read_manifest_object(client: Any, bucket: str, key: str, known: Known | None) -> Found | None:
     """The live manifest object; its body is `known`'s own bytes object when they are the same bytes,
     compared piece by piece as they arrive, so equal bytes are never held twice."""
-    try:
-        response = client.get_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error_code(error) in MISSING:
-            return None
-        raise
     mine = known.view.manifest_bytes if known is not None else None
-    body = same_or_read(response["Body"], mine)
-    return Found(body, response["ETag"], response.get("Metadata", {}), response.get("LastModified"))
+    return get_object(client, bucket, key, read=lambda stream: same_or_read(stream, mine))
 
 
 def same_or_read(stream: Any, mine: bytes | None) -> bytes:

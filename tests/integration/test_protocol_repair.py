@@ -11,7 +11,6 @@ trusts nothing CI can write over what the live bucket itself records (against Se
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
-from build_tool.build.delta import Base
-from build_tool.build.pack import Packed, pack
-from build_tool.build.recipe import Recipe
-from build_tool.build.release import ReleaseInfo
+from build_tool.build.pack import Packed
 from devtools.seaweed import S3Server
 from staticsync.check import Exit, main
 from staticsync.config import Settings
@@ -34,9 +30,10 @@ from staticsync.live.state import HISTORY_NAME
 from staticsync.model.contract import FILES_DIR, MANIFEST_NAME, META_RELEASE_SHA256, ReleaseView
 from staticsync.operations.repair import Depth, RepairRefused, verify_live
 from tests.artifacts import build, stage_artifact
+from tests.deltas import build_delta
 from tests.deploys import deploy_key
 from tests.faults import fault_response
-from tests.sites import build_version, collected, commit, created_at, site
+from tests.sites import build_version, collected, site
 
 SETTINGS = Settings(live_bucket="live", artifacts_bucket="artifacts")
 STORAGE = "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
@@ -254,24 +251,11 @@ def test_a_lost_record_under_a_manifest_without_release_sha256_is_refused_and_sa
 # 3. A live delta cannot be verified once its full build is staged.
 
 
-def build_delta(where: Path, version: int, base: Packed) -> Packed:
-    """Version `version` packed as the build tool packs a delta of `base` (its record as the base)."""
-    out = folder(where / "delta") / f"v{version}.zip"
-    ancestry = tuple(commit(v) for v in range(version - 1, 0, -1))
-    release = ReleaseInfo(f"v{version}", created_at(version), commit(version), ancestry)
-    with tempfile.TemporaryDirectory() as root:
-        for path, data in collected(site(version)).items():
-            Path(root, path).parent.mkdir(parents=True, exist_ok=True)
-            Path(root, path).write_bytes(data)
-        recipe = Recipe(STORAGE, tool="tests")
-        return pack(Path(root), out, release, recipe, Base(base.record.release, base.record.files))
-
-
 def delta_live_then_full_staged(client: Any, where: Path) -> tuple[Packed, Packed]:
     """v2 deployed as a delta of v1, then the full build of v2 staged under its key (a rollback
     target, as docs/artifact.md advises): (the delta, the full build)."""
     v1 = v1_live(client, where)
-    delta = build_delta(where, 2, v1)
+    delta = build_delta(where / "delta", 2, v1)
     assert delta.record.base == "v1"
     assert deploy_key(client, SETTINGS, stage_artifact(client, delta)).outcome == "deployed"
     full = build_version(folder(where / "full"), 2)

@@ -74,6 +74,28 @@ def same_journal_entry(delta: bytes, full: bytes) -> None:
     assert delta_doc == full_doc
 
 
+def same_live_prefixes(s3: Any, cut_over: bool = True) -> None:
+    """r2 deployed under `a/` from its delta and under `b/` from its full build: every object the same,
+    bytes and headers, but for what names the artifact (the record, the journal entry, the manifest's
+    `release-sha256` when r2 was `cut_over`; without a cutover both manifests are still r1's)."""
+    in_a, in_b = objects(s3, "a/"), objects(s3, "b/")
+    assert sorted(in_a) == sorted(in_b)
+    assert len(in_a) > 500
+    for key in sorted(in_a):
+        if key == HISTORY:
+            same_history(in_a[key][0], in_b[key][0])
+        elif key == JOURNAL:
+            same_journal_entry(in_a[key][0], in_b[key][0])
+        elif key == "staticfiles.json":
+            # The cutover notes the SHA-256 of the release.json it deployed: the delta's is not the full's.
+            (body_a, head_a), (body_b, head_b) = in_a[key], in_b[key]
+            assert body_a == body_b
+            digests = (head_a["Metadata"].pop("release-sha256"), head_b["Metadata"].pop("release-sha256"))
+            assert (digests[0] != digests[1]) is cut_over and head_a == head_b
+        else:
+            assert in_a[key] == in_b[key], key
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     folder = tmp_path / "example"
@@ -112,22 +134,7 @@ def test_a_delta_build_deploys_to_exactly_the_live_bucket_a_full_build_does(
     assert report_a.files_uploaded == report_b.files_uploaded == json.loads(planned.stdout)["files_to_upload"]
     assert sorted(report_a.keys_uploaded) == sorted(k.replace("b/", "a/", 1) for k in report_b.keys_uploaded)
 
-    in_a, in_b = objects(s3, "a/"), objects(s3, "b/")
-    assert sorted(in_a) == sorted(in_b)
-    assert len(in_a) > 500
-    for key in sorted(in_a):
-        if key == HISTORY:
-            same_history(in_a[key][0], in_b[key][0])
-        elif key == JOURNAL:
-            same_journal_entry(in_a[key][0], in_b[key][0])
-        elif key == "staticfiles.json":
-            # The cutover notes the SHA-256 of the release.json it deployed: the delta's is not the full's.
-            (body_a, head_a), (body_b, head_b) = in_a[key], in_b[key]
-            assert body_a == body_b
-            digests = (head_a["Metadata"].pop("release-sha256"), head_b["Metadata"].pop("release-sha256"))
-            assert digests[0] != digests[1] and head_a == head_b
-        else:
-            assert in_a[key] == in_b[key], key
+    same_live_prefixes(s3)
     print(f"\ndelta: {delta}\nfull: {full}")
 
     # Repair with a delta live: a changed file comes back from the delta's own member; an inherited

@@ -3,7 +3,6 @@ its history record (marked sharded: sharded.complete) before any upload, and wri
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +116,7 @@ def shard_list(executor: Executor, claimed: Plan, live: LiveState, artifact: Art
                 release=release,
                 artifact=artifact.staged.uri,
                 artifact_etag=artifact.etag.strip('"'),
-                release_sha256=hashlib.sha256(opened.release_bytes).hexdigest(),
+                release_sha256=opened.release_sha256,  # hashed at open
                 sequence=claimed.entry.sequence,
                 planned=planned_against(live.position, live.etag),
                 paths=paths,
